@@ -1,0 +1,167 @@
+"""The ``featviz`` command line (also ``python -m featviz``).
+
+Examples::
+
+    featviz render efficientnet_lite0 blocks.4:12 -o out.png --steps 256 --size 224 --seed 0
+    featviz render efficientnet_lite0 blocks.4 --channels 0:8 -o grid.png
+    featviz layers efficientnet_lite0
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from featviz.errors import FeatvizError, InvalidArgumentError
+from featviz.targets import GRAMMAR, parse_channels
+
+_MODEL_HELP = (
+    "a zoo name (efficientnet_lite0, efficientnet_lite1/2 if installed, torchvision:NAME, "
+    "timm:NAME) or a file saved with torch.save(model, PATH)"
+)
+
+
+def _load(spec: str):  # noqa: ANN202 - returns an nn.Module or a zoo name
+    """A zoo name stays a name; an existing file is loaded as a whole pickled/TorchScript model."""
+    from pathlib import Path
+
+    path = Path(spec)
+    if not path.is_file():
+        return spec
+    import torch
+    from torch import nn
+
+    try:
+        model = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception:  # noqa: BLE001 - try TorchScript next
+        try:
+            model = torch.jit.load(str(path), map_location="cpu")
+        except Exception as error:  # noqa: BLE001
+            raise InvalidArgumentError(
+                f"could not load a model from {spec!r} ({type(error).__name__}: {error}); save "
+                "the whole module with torch.save(model, PATH) or torch.jit.save"
+            ) from error
+    if not isinstance(model, nn.Module):
+        raise InvalidArgumentError(
+            f"{spec!r} holds a {type(model).__name__}, not an nn.Module; a state dict needs its "
+            "architecture: build the model in Python and call featviz.render(model, ...)"
+        )
+    return model
+
+
+def _render(args: argparse.Namespace) -> int:
+    import featviz
+
+    targets: list[str] = args.target
+    channels = parse_channels(args.channels) if args.channels else None
+    if channels is not None and len(targets) != 1:
+        raise InvalidArgumentError("--channels needs exactly one layer target, e.g. 'blocks.4'")
+    target = targets[0] if len(targets) == 1 else targets
+    result = featviz.render(
+        _load(args.model),
+        target,
+        channels=channels,
+        batch=args.batch,
+        steps=args.steps,
+        size=args.size,
+        param=args.param,
+        transforms=args.transforms,
+        lr=args.lr,
+        seed=args.seed,
+        device=args.device,
+        progress=not args.quiet,
+    )
+    path = result.save(args.output)
+    for label, score in zip(result.targets, result.scores.tolist(), strict=True):
+        print(f"{label}\tscore {score:.4g}")
+    state = " (interrupted)" if result.interrupted else ""
+    print(f"wrote {path} ({len(result)} image(s), {result.steps_done} steps{state}, {result.seconds:.1f} s)")
+    return 0
+
+
+def _layers(args: argparse.Namespace) -> int:
+    import featviz
+
+    table = featviz.layers(_load(args.model), size=args.size, device=args.device)
+    if args.filter:
+        table = type(table)(info for info in table if args.filter in info.layer)
+    print(table)
+    return 0
+
+
+def _size(text: str) -> int | tuple[int, int]:
+    parts = text.lower().split("x")
+    try:
+        dims = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be N or HxW, got {text!r}") from None
+    if len(dims) == 1:
+        return dims[0]
+    if len(dims) == 2:
+        return dims[0], dims[1]
+    raise argparse.ArgumentTypeError(f"size must be N or HxW, got {text!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``featviz`` command."""
+    from featviz import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="featviz", description="Feature visualization for PyTorch vision models."
+    )
+    parser.add_argument("--version", action="version", version=f"featviz {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    render = commands.add_parser(
+        "render",
+        help="render images that maximize a unit",
+        description=f"Render images that maximize a unit. Targets: {GRAMMAR}.",
+    )
+    render.add_argument("model", help=_MODEL_HELP)
+    render.add_argument("target", nargs="+", help="one or more targets, e.g. blocks.4:12")
+    render.add_argument(
+        "-o",
+        "--output",
+        default="featviz.png",
+        help="image file to write (a grid for several images; default featviz.png)",
+    )
+    render.add_argument("--channels", help="with one layer target: channels such as 0:8 or 3,7,9")
+    render.add_argument("--batch", type=int, help="images per single target (each its own seed)")
+    render.add_argument("--steps", type=int, default=256, help="optimization steps (default 256)")
+    render.add_argument("--size", type=_size, help="image size N or HxW (default: model input)")
+    render.add_argument(
+        "--param", default="fft", help="parameterization: fft (default), fft_rgb, pixel, pixel_rgb"
+    )
+    render.add_argument("--transforms", default="standard", help="standard (default) or none")
+    render.add_argument("--lr", type=float, default=0.05, help="Adam learning rate (default 0.05)")
+    render.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    render.add_argument("--device", help="cpu, cuda, cuda:1, ... (default cpu)")
+    render.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    render.set_defaults(run=_render)
+
+    layers = commands.add_parser("layers", help="list a model's addressable layers")
+    layers.add_argument("model", help=_MODEL_HELP)
+    layers.add_argument("--size", type=_size, help="input size N or HxW (default: model input)")
+    layers.add_argument("--filter", help="only layers whose path contains this text")
+    layers.add_argument("--device", help="cpu, cuda, ... (default cpu)")
+    layers.set_defaults(run=_layers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (2 for a featviz error, 130 for Ctrl-C)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except FeatvizError as error:
+        print(f"featviz: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("featviz: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

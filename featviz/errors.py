@@ -1,0 +1,40 @@
+"""The featviz exception hierarchy.
+
+Every error featviz raises on purpose is a :class:`FeatvizError`. Subclasses also inherit the
+matching built-in exception, so ``except KeyError`` around a layer lookup keeps working. Each
+message says what was given, what was expected and how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class FeatvizError(Exception):
+    """Base class of every error featviz raises on purpose."""
+
+    def __str__(self) -> str:
+        # KeyError.__str__ would wrap the message in quotes; show it as written.
+        return str(self.args[0]) if self.args else ""
+
+
+class TargetSyntaxError(FeatvizError, ValueError):
+    """A target string such as ``"layer4:12"`` could not be parsed."""
+
+
+class LayerNotFoundError(FeatvizError, KeyError):
+    """A target names a layer that the model does not have."""
+
+
+class ChannelOutOfRangeError(FeatvizError, IndexError):
+    """A channel or spatial position lies outside the layer's output."""
+
+
+class InvalidArgumentError(FeatvizError, ValueError):
+    """An argument has a value or type featviz cannot use."""
+
+
+class ModelLoadError(FeatvizError, RuntimeError):
+    """A model could not be built or its weights could not be loaded."""
+
+
+class NonFiniteError(FeatvizError, FloatingPointError):
+    """The objective or the image became NaN or infinite and could not be recovered."""

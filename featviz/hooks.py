@@ -1,0 +1,171 @@
+"""Everything that touches the user's model: layer lookup, scoped forward hooks, model hygiene.
+
+featviz promises that a model comes back exactly as it was given: same ``training`` flags, same
+``requires_grad`` flags, no leftover hooks, untouched parameters and buffers — also after an
+exception or Ctrl-C. :func:`guarded` and :class:`Recorder` keep that promise; nothing else in
+featviz registers hooks or changes modes.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+
+import torch
+from torch import nn
+
+from featviz.errors import InvalidArgumentError, LayerNotFoundError
+from featviz.targets import INPUT, OUTPUT
+
+
+class _StopForward(BaseException):
+    """Raised by a hook once every needed activation is recorded, to skip the rest of the model.
+
+    A BaseException, so that a model that catches ``Exception`` internally cannot swallow it.
+    """
+
+
+def find_module(model: nn.Module, layer: str) -> nn.Module:
+    """Return the submodule at a dotted path, as spelled by ``model.named_modules()``.
+
+    Raises:
+        LayerNotFoundError: no such module; the message suggests close matches and says how to
+            list every layer.
+    """
+    modules = dict(model.named_modules())
+    if layer in modules and layer != "":
+        return modules[layer]
+    names = [name for name in modules if name]
+    close = difflib.get_close_matches(layer, names, n=5, cutoff=0.6)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise LayerNotFoundError(
+        f"the model ({type(model).__name__}) has no layer {layer!r}.{hint} Layers are dotted "
+        "module paths as in model.named_modules(); list them with featviz.layers(model) or "
+        "`featviz layers MODEL`."
+    )
+
+
+def first_tensor(value: object) -> torch.Tensor | None:
+    """The tensor a module output stands for: itself, or the first tensor in a tuple/list/dict."""
+    if isinstance(value, torch.Tensor):
+        return value
+    items: Iterable[object] = ()
+    if isinstance(value, (tuple, list)):
+        items = value
+    elif isinstance(value, dict):
+        items = value.values()
+    for item in items:
+        found = first_tensor(item)
+        if found is not None:
+            return found
+    return None
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter or buffer (CPU for a model with neither)."""
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return torch.device("cpu")
+
+
+@contextmanager
+def guarded(model: nn.Module) -> Iterator[nn.Module]:
+    """Put the model in eval mode with frozen parameters, and restore it exactly afterwards.
+
+    Every module's ``training`` flag and every parameter's ``requires_grad`` flag are saved and
+    put back on exit, whether the block ends normally, raises, or is interrupted. Parameters and
+    buffers are never written: eval mode keeps BatchNorm statistics fixed, and frozen parameters
+    get no ``.grad``.
+    """
+    training = [(module, module.training) for module in model.modules()]
+    requires_grad = [(param, param.requires_grad) for param in model.parameters()]
+    try:
+        model.eval()
+        for param, _ in requires_grad:
+            param.requires_grad_(False)
+        yield model
+    finally:
+        for module, flag in training:
+            module.training = flag
+        for param, flag in requires_grad:
+            param.requires_grad_(flag)
+
+
+class Recorder:
+    """Records the outputs of the named layers during a forward pass, via scoped hooks.
+
+    Hooks live only inside the ``with`` block. When the model output is not needed, the forward
+    pass stops as soon as every needed layer has produced its output, so nothing after the
+    deepest needed layer is computed.
+
+    Example:
+        >>> with Recorder(model, {"layer3", "layer4"}) as recorder:
+        ...     acts = recorder.run(x)     # {"layer3": tensor, "layer4": tensor}
+    """
+
+    def __init__(self, model: nn.Module, layers: Iterable[str]) -> None:
+        layers = set(layers)
+        self.model = model
+        self.needs_output = OUTPUT in layers
+        self.layers = sorted(layers - {INPUT, OUTPUT})
+        self.modules = {layer: find_module(model, layer) for layer in self.layers}
+        self._acts: dict[str, torch.Tensor] = {}
+        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+
+    def __enter__(self) -> Recorder:
+        for layer, module in self.modules.items():
+            self._handles.append(module.register_forward_hook(self._hook_for(layer)))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def _hook_for(self, layer: str):  # noqa: ANN202 - a torch hook signature
+        def hook(module: nn.Module, inputs: object, output: object) -> None:
+            if layer in self._acts:  # a module called twice: its first call counts
+                return
+            tensor = first_tensor(output)
+            if tensor is None:
+                raise InvalidArgumentError(
+                    f"layer {layer!r} ({type(module).__name__}) returned "
+                    f"{type(output).__name__}, which holds no tensor; choose a layer whose "
+                    "output is a tensor (see featviz.layers(model))"
+                )
+            self._acts[layer] = tensor
+            if not self.needs_output and len(self._acts) == len(self.layers):
+                raise _StopForward
+
+        return hook
+
+    def run(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Run the model on ``x`` and return ``{layer: activation}`` (plus ``"output"`` if needed).
+
+        Raises:
+            InvalidArgumentError: a needed layer did not run during the forward pass.
+        """
+        self._acts = {}
+        output = None
+        with suppress(_StopForward):
+            output = self.model(x)
+        acts, self._acts = self._acts, {}
+        missing = [layer for layer in self.layers if layer not in acts]
+        if missing:
+            raise InvalidArgumentError(
+                f"layer(s) {missing} did not run during the model's forward pass, so they "
+                "cannot be visualized; pick layers that are used by forward() "
+                "(featviz.layers(model) lists the ones that run)"
+            )
+        if self.needs_output:
+            tensor = first_tensor(output)
+            if tensor is None:
+                raise InvalidArgumentError(
+                    f"the model returned {type(output).__name__}, which holds no tensor, so "
+                    "'output' targets cannot be used; target a layer instead"
+                )
+            acts[OUTPUT] = tensor
+        return acts

@@ -1,0 +1,87 @@
+"""RenderResult: what :func:`featviz.render` returns."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from featviz import io
+from featviz.errors import InvalidArgumentError
+
+
+@dataclass
+class RenderResult:
+    """The images of a render, their scores, and how they were made.
+
+    Attributes:
+        images: ``(B, 3, H, W)`` float CPU tensor in [0, 1].
+        scores: ``(B,)`` each image's objective score, measured on the final image without
+            transforms.
+        history: ``(steps_done, B)`` the score at every step (under that step's transforms).
+        targets: one label per image, e.g. ``["blocks.4:12"]``.
+        objective: the readable description of what was maximized.
+        settings: every setting used (steps, size, lr, param, transforms, preprocess, seed, ...).
+        snapshots: ``{step: images}`` at the requested thresholds.
+        steps_done: steps completed (fewer than requested if interrupted with Ctrl-C).
+        interrupted: True if the render was stopped with Ctrl-C (the images are the partial result).
+        skipped_steps: ``(B,)`` steps skipped for each image because its score or gradient was
+            not finite.
+        seconds: wall time of the optimization.
+    """
+
+    images: torch.Tensor
+    scores: torch.Tensor
+    history: torch.Tensor
+    targets: list[str]
+    objective: str
+    settings: dict[str, object]
+    snapshots: dict[int, torch.Tensor] = field(default_factory=dict)
+    steps_done: int = 0
+    interrupted: bool = False
+    skipped_steps: torch.Tensor | None = None
+    seconds: float = 0.0
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def to_pil(self, index: int | None = None) -> Image.Image:
+        """One image (``index``), or all of them as a grid (``None``; a single image if B = 1)."""
+        if index is not None:
+            if not -len(self) <= index < len(self):
+                raise InvalidArgumentError(
+                    f"image index {index} is out of range for a result with {len(self)} images"
+                )
+            return io.to_pil(self.images[index])
+        if len(self) == 1:
+            return io.to_pil(self.images[0])
+        return io.to_pil(io.grid(self.images))
+
+    def save(self, path: str | os.PathLike[str], index: int | None = None) -> Path:
+        """Write the image (a grid when there are several) to ``path``; PNG unless the suffix says otherwise.
+
+        Returns:
+            The path written.
+        """
+        return io.save_image(self.to_pil(index), path)
+
+    def show(self) -> None:
+        """Open the image (grid) in the system viewer; only on explicit request."""
+        self.to_pil().show()
+
+    def _repr_png_(self) -> bytes:
+        # Jupyter shows this automatically; no IPython import needed.
+        return io.png_bytes(self.to_pil())
+
+    def __repr__(self) -> str:
+        scores = ", ".join(f"{s:.3g}" for s in self.scores.tolist()[:8])
+        more = ", ..." if len(self) > 8 else ""
+        state = " (interrupted)" if self.interrupted else ""
+        return (
+            f"RenderResult({len(self)} image(s) {tuple(self.images.shape[-2:])}, "
+            f"{self.steps_done} steps{state}, objective={self.objective}, "
+            f"scores=[{scores}{more}])"
+        )

@@ -1,0 +1,263 @@
+"""Differentiable robustness transforms, with per-image seeded random parameters.
+
+Small random changes to the image at every step keep gradient ascent from exploiting
+pixel-exact, high-frequency patterns (Mordvintsev et al. 2015; Olah et al. 2017, Distill,
+"Transformation robustness"). As in kornia, the random parameters are **sampled** separately from
+being **applied**: :meth:`Transforms.sample` draws uniforms for many steps at once, each image from
+its own seeded stream, and :meth:`Transforms.forward` applies one step's worth, so any step can be
+replayed exactly.
+
+Geometric transforms (:class:`Jitter`, :class:`RandomScale`, :class:`RandomRotate`) compose into a
+single affine matrix per image, applied with one ``kornia.geometry.transform.warp_affine`` call
+(one resampling, not one per transform); :class:`Pad` adds a border of a fill colour. The result is
+resized to the model's input size as part of the same warp.
+
+Example:
+    >>> t = Transforms(standard())
+    >>> u = t.sample(seeds=[1, 2], steps=100)          # (100, 2, t.n_random)
+    >>> x = t(images, u[0], out_size=(224, 224))        # differentiable in images
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from kornia.geometry.transform import warp_affine
+from torch import nn
+
+from featviz import rng
+from featviz.errors import InvalidArgumentError
+
+
+class Transform(nn.Module):
+    """One transform; ``n_random`` is how many uniforms in [0, 1) it consumes per image per step."""
+
+    n_random: int = 0
+
+    def forward(self, images: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """Apply to ``images`` ``(B, 3, H, W)`` with this step's uniforms ``u`` ``(B, n_random)``."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+
+class AffineTransform(Transform):
+    """A geometric transform expressed as a 3x3 matrix in pixel units about the image center."""
+
+    def matrix(self, u: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """``(B, 3, 3)`` matrices mapping centered source coordinates to centered output ones."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def forward(self, images: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        height, width = images.shape[-2:]
+        return _warp(images, self.matrix(u, height, width), (height, width), (height, width), 0.5)
+
+
+class Pad(Transform):
+    """Pad every side by ``pixels`` with a constant ``fill`` (grey by default).
+
+    Padding before jitter and rotation gives the model a neutral border instead of the image's
+    own edge pixels (Lucid's ``pad(12, constant_value=.5)``).
+    """
+
+    def __init__(self, pixels: int, fill: float = 0.5) -> None:
+        super().__init__()
+        if pixels < 0:
+            raise InvalidArgumentError(f"Pad needs a non-negative number of pixels, got {pixels}")
+        self.pixels, self.fill = pixels, fill
+
+    def forward(self, images: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        p = self.pixels
+        return F.pad(images, (p, p, p, p), mode="constant", value=self.fill)
+
+    def extra_repr(self) -> str:
+        return f"pixels={self.pixels}, fill={self.fill}"
+
+
+class Jitter(AffineTransform):
+    """Shift by up to ``pixels`` in each direction (uniform, sub-pixel)."""
+
+    n_random = 2
+
+    def __init__(self, pixels: float) -> None:
+        super().__init__()
+        self.pixels = float(pixels)
+
+    def matrix(self, u: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        shift = (u * 2 - 1) * self.pixels
+        m = _eye(u)
+        m[:, 0, 2] = shift[:, 0]
+        m[:, 1, 2] = shift[:, 1]
+        return m
+
+    def extra_repr(self) -> str:
+        return f"pixels={self.pixels:g}"
+
+
+class RandomScale(AffineTransform):
+    """Zoom by a factor drawn uniformly from ``[low, high]``."""
+
+    n_random = 1
+
+    def __init__(self, low: float = 0.9, high: float = 1.1) -> None:
+        super().__init__()
+        if not 0 < low <= high:
+            raise InvalidArgumentError(f"RandomScale needs 0 < low <= high, got {low}, {high}")
+        self.low, self.high = float(low), float(high)
+
+    def matrix(self, u: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        factor = self.low + u[:, 0] * (self.high - self.low)
+        m = _eye(u)
+        m[:, 0, 0] = factor
+        m[:, 1, 1] = factor
+        return m
+
+    def extra_repr(self) -> str:
+        return f"low={self.low:g}, high={self.high:g}"
+
+
+class RandomRotate(AffineTransform):
+    """Rotate about the center by an angle drawn uniformly from ``[-degrees, degrees]``."""
+
+    n_random = 1
+
+    def __init__(self, degrees: float = 10.0) -> None:
+        super().__init__()
+        self.degrees = float(degrees)
+
+    def matrix(self, u: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        angle = (u[:, 0] * 2 - 1) * math.radians(self.degrees)
+        cos, sin = angle.cos(), angle.sin()
+        m = _eye(u)
+        m[:, 0, 0], m[:, 0, 1] = cos, -sin
+        m[:, 1, 0], m[:, 1, 1] = sin, cos
+        return m
+
+    def extra_repr(self) -> str:
+        return f"degrees={self.degrees:g}"
+
+
+def _eye(u: torch.Tensor) -> torch.Tensor:
+    return torch.eye(3, device=u.device, dtype=u.dtype).repeat(u.shape[0], 1, 1)
+
+
+def _centering(height: int, width: int, sign: float, like: torch.Tensor) -> torch.Tensor:
+    """Translation by ``sign *`` the center of an ``height x width`` pixel grid."""
+    m = torch.eye(3, device=like.device, dtype=like.dtype)
+    m[0, 2] = sign * (width - 1) / 2
+    m[1, 2] = sign * (height - 1) / 2
+    return m
+
+
+def _warp(
+    images: torch.Tensor,
+    matrix: torch.Tensor,
+    in_size: tuple[int, int],
+    out_size: tuple[int, int],
+    fill: float,
+) -> torch.Tensor:
+    """Warp with a centered matrix, resizing the canvas ``in_size`` onto ``out_size``."""
+    (h_in, w_in), (h_out, w_out) = in_size, out_size
+    resize = torch.diag(
+        torch.tensor([w_out / w_in, h_out / h_in, 1.0], device=images.device, dtype=matrix.dtype)
+    )
+    full = _centering(h_out, w_out, 1.0, matrix) @ resize @ matrix @ _centering(h_in, w_in, -1.0, matrix)
+    # Warp the offset from the fill colour so that pixels from outside the canvas become `fill`.
+    warped = warp_affine(images - fill, full[:, :2, :], (h_out, w_out), align_corners=True)
+    return warped + fill
+
+
+class Transforms(nn.Module):
+    """An ordered list of transforms, applied with shared per-image random parameters.
+
+    Consecutive geometric transforms are fused into one warp. Any callable ``images -> images``
+    (an ``nn.Module`` or function) may appear in the list; it is applied as is.
+
+    Args:
+        transforms: the transforms, applied in order.
+    """
+
+    def __init__(self, transforms: Sequence[Transform | Callable[[torch.Tensor], torch.Tensor]]):
+        super().__init__()
+        for t in transforms:
+            if not callable(t):
+                raise InvalidArgumentError(
+                    f"transforms must be featviz Transforms or callables images -> images, "
+                    f"got {type(t).__name__} {t!r}"
+                )
+        self.items = list(transforms)
+        self.modules_ = nn.ModuleList([t for t in self.items if isinstance(t, nn.Module)])
+        self.n_random = sum(getattr(t, "n_random", 0) for t in self.items)
+
+    def sample(self, seeds: Sequence[int], steps: int) -> torch.Tensor:
+        """Uniforms for ``steps`` steps: ``(steps, B, n_random)``, image *i* from ``seeds[i]``."""
+        return torch.stack(
+            [torch.rand(steps, self.n_random, generator=rng.generator(s, rng.TRANSFORMS)) for s in seeds],
+            dim=1,
+        )
+
+    def forward(self, images: torch.Tensor, u: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
+        """Transform ``images`` with one step's uniforms ``u`` ``(B, n_random)``, ending at ``out_size``."""
+        pending: torch.Tensor | None = None  # fused matrix of the geometric run so far
+        size = tuple(images.shape[-2:])
+        offset = 0
+        for t in self.items:
+            n = getattr(t, "n_random", 0)
+            step_u = u[:, offset : offset + n]
+            offset += n
+            if isinstance(t, AffineTransform):
+                m = t.matrix(step_u, *size)
+                pending = m if pending is None else m @ pending
+                continue
+            if pending is not None:
+                images = _warp(images, pending, size, size, 0.5)
+                pending = None
+            images = t(images, step_u) if isinstance(t, Transform) else t(images)
+            size = tuple(images.shape[-2:])
+        if pending is not None:
+            return _warp(images, pending, size, out_size, 0.5)
+        if size != tuple(out_size):
+            return resize(images, out_size)
+        return images
+
+    def extra_repr(self) -> str:
+        return ", ".join(repr(t) for t in self.items)
+
+
+def resize(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize (antialiased when shrinking)."""
+    if tuple(images.shape[-2:]) == tuple(size):
+        return images
+    shrink = size[0] < images.shape[-2] or size[1] < images.shape[-1]
+    return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=shrink)
+
+
+def standard() -> list[Transform]:
+    """The default robustness set: pad 12, jitter 8, scale 0.9–1.1, rotate ±10°, jitter 4.
+
+    The same recipe as Lucid's ``standard_transforms`` (Olah et al. 2017), executed as one warp.
+    """
+    return [Pad(12), Jitter(8), RandomScale(0.9, 1.1), RandomRotate(10), Jitter(4)]
+
+
+def make_transforms(
+    transforms: str | Sequence[Transform | Callable[[torch.Tensor], torch.Tensor]] | None,
+) -> Transforms:
+    """``"standard"``, ``"none"``/``None``/``[]``, or a list of transforms → :class:`Transforms`.
+
+    Raises:
+        InvalidArgumentError: an unknown name or a non-callable item.
+    """
+    if transforms is None or transforms == "none":
+        return Transforms([])
+    if transforms == "standard":
+        return Transforms(standard())
+    if isinstance(transforms, str):
+        raise InvalidArgumentError(
+            f"unknown transforms {transforms!r}; expected 'standard', 'none', or a list of "
+            "featviz.transforms objects / callables"
+        )
+    if isinstance(transforms, Transforms):
+        return transforms
+    return Transforms(list(transforms))

@@ -1,0 +1,116 @@
+"""The README quickstart and the command line, run the way a new user would."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from featviz.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _quickstart() -> str:
+    text = (ROOT / "README.md").read_text()
+    match = re.search(r"<!-- quickstart[^>]*-->\s*```python\n(.*?)```", text, re.S)
+    assert match, "README.md lost its quickstart block"
+    return match.group(1)
+
+
+def test_readme_quickstart_runs(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    exec(compile(_quickstart(), "README quickstart", "exec"), {})  # noqa: S102
+    with Image.open(tmp_path / "blocks4_12.png") as image:
+        assert image.size == (224, 224)
+        assert max(hi - lo for lo, hi in image.getextrema()) > 100  # not a flat grey picture
+    assert (tmp_path / "blocks4_grid.png").exists()
+
+
+def test_cli_render_end_to_end(tmp_path, capsys) -> None:
+    out = tmp_path / "out.png"
+    code = main(
+        [
+            "render",
+            "efficientnet_lite0",
+            "blocks.4:12",
+            "-o",
+            str(out),
+            "--steps",
+            "4",
+            "--size",
+            "64",
+            "--seed",
+            "0",
+            "-q",
+        ]
+    )
+    assert code == 0
+    assert "blocks.4:12\tscore" in capsys.readouterr().out
+    with Image.open(out) as image:
+        assert image.size == (64, 64)
+
+
+def test_cli_channels_and_layers(tmp_path, capsys) -> None:
+    out = tmp_path / "grid.png"
+    assert (
+        main(
+            [
+                "render",
+                "efficientnet_lite0",
+                "blocks.2",
+                "--channels",
+                "0:3",
+                "-o",
+                str(out),
+                "--steps",
+                "2",
+                "--size",
+                "32x48",
+                "-q",
+            ]
+        )
+        == 0
+    )
+    assert capsys.readouterr().out.count("\tscore") == 3
+    assert main(["layers", "efficientnet_lite0", "--filter", "blocks.4", "--size", "64"]) == 0
+    listing = capsys.readouterr().out
+    assert listing.startswith("layer") and "blocks.4.0.conv_pw" in listing
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["render", "efficientnet_lite0", "blocks.4:999", "--steps", "1", "-q"], "valid: 0..111"),
+        (["render", "efficientnet_lite0", "block.4:1", "--steps", "1", "-q"], "Did you mean"),
+        (["render", "efficientnet_lite0", "blocks.4:x", "-q"], "cannot parse target"),
+        (["render", "nosuchmodel", "blocks.4:1", "-q"], "unknown model"),
+    ],
+)
+def test_cli_errors_are_one_clear_line(argv, message, capsys) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("featviz: error:") and message in err and "Traceback" not in err
+
+
+def test_cli_loads_a_saved_module(tmp_path, tiny, capsys) -> None:
+    import torch
+
+    path = tmp_path / "tiny.pt"
+    torch.save(tiny, path)
+    out = tmp_path / "tiny.png"
+    assert main(["render", str(path), "conv3:1", "-o", str(out), "--steps", "2", "--size", "32", "-q"]) == 0
+    assert out.exists()
+
+
+def test_python_dash_m_featviz() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "featviz", "--help"], capture_output=True, text=True, env=env, check=True
+    )
+    assert "render" in result.stdout and "layers" in result.stdout

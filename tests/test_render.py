@@ -1,0 +1,226 @@
+"""The render loop: determinism, batching, truncation, hygiene, interruption, errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import assert_untouched, snapshot
+
+import featviz
+from featviz import objectives as obj
+from featviz.errors import (
+    ChannelOutOfRangeError,
+    InvalidArgumentError,
+    LayerNotFoundError,
+    NonFiniteError,
+)
+
+FAST = {"steps": 8, "size": 32, "progress": False}
+
+
+def test_result_shape_range_and_settings(tiny) -> None:
+    result = featviz.render(tiny, "conv3:2", **FAST)
+    assert result.images.shape == (1, 3, 32, 32)
+    assert result.images.device.type == "cpu" and result.images.dtype == torch.float32
+    assert result.images.min() >= 0 and result.images.max() <= 1
+    assert result.scores.shape == (1,) and result.history.shape == (8, 1)
+    assert result.targets == ["conv3:2"] and result.steps_done == 8
+    assert result.settings["steps"] == 8 and result.settings["size"] == [32, 32]
+    assert "ImageNet" in result.settings["preprocess"]["source"]
+    assert not result.interrupted
+
+
+def test_same_seed_same_image_other_seed_other_image(tiny) -> None:
+    a = featviz.render(tiny, "conv3:2", seed=3, **FAST)
+    b = featviz.render(tiny, "conv3:2", seed=3, **FAST)
+    c = featviz.render(tiny, "conv3:2", seed=4, **FAST)
+    assert torch.equal(a.images, b.images)
+    assert not torch.equal(a.images, c.images)
+
+
+def test_a_units_picture_does_not_depend_on_the_rest_of_the_batch(tiny) -> None:
+    pair = featviz.render(tiny, ["conv3:1", "conv2:5"], seed=[10, 20], **FAST)
+    first = featviz.render(tiny, ["conv3:1"], seed=[10], **FAST)
+    second = featviz.render(tiny, "conv2:5", seed=[20], **FAST)
+    assert torch.allclose(pair.images[0], first.images[0], atol=1e-5)
+    assert torch.allclose(pair.images[1], second.images[0], atol=1e-5)
+    default = featviz.render(tiny, ["conv3:1", "conv2:5"], seed=0, **FAST)
+    alone = featviz.render(tiny, ["conv3:1"], seed=0, **FAST)
+    assert torch.allclose(default.images[0], alone.images[0], atol=1e-5)
+
+
+def test_channels_list_renders_one_image_per_channel(tiny) -> None:
+    result = featviz.render(tiny, "conv3", channels=range(4), **FAST)
+    assert result.targets == ["conv3:0", "conv3:1", "conv3:2", "conv3:3"]
+    assert result.images.shape[0] == 4
+    # image i's score is channel i's mean activation on image i
+    mean = torch.tensor(featviz.preprocess.IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(featviz.preprocess.IMAGENET_STD).view(1, 3, 1, 1)
+    acts = {}
+    handle = tiny.conv3.register_forward_hook(lambda m, i, o: acts.setdefault("conv3", o))
+    with torch.no_grad():
+        tiny.eval()((result.images - mean) / std)
+    handle.remove()
+    expected = torch.stack([acts["conv3"][i, i].mean() for i in range(4)])
+    assert torch.allclose(result.scores, expected, atol=1e-5)
+
+
+def test_forward_stops_after_the_deepest_needed_layer(tiny) -> None:
+    calls = {"conv3": 0, "fc": 0}
+    hooks = [
+        getattr(tiny, n).register_forward_hook(lambda m, i, o, n=n: calls.__setitem__(n, calls[n] + 1))
+        for n in calls
+    ]
+    featviz.render(tiny, "conv2:1", **FAST)
+    assert calls == {"conv3": 0, "fc": 0}
+    featviz.render(tiny, "output:1", **FAST)
+    assert calls["fc"] > 0
+    for h in hooks:
+        h.remove()
+
+
+def test_truncation_changes_no_result(tiny) -> None:
+    truncated = featviz.render(tiny, "conv2:1", **FAST)
+    full = featviz.render(tiny, obj.channel("conv2", 1) + 0 * obj.class_logit(0), **FAST)
+    assert torch.allclose(truncated.images, full.images, atol=1e-6)
+
+
+def test_model_is_untouched_after_success(tiny) -> None:
+    tiny.train()
+    tiny.conv1.weight.requires_grad_(False)
+    before = snapshot(tiny)
+    featviz.render(tiny, ["conv3:1", "output:2"], **FAST)
+    assert_untouched(tiny, before)
+    assert tiny.training and tiny.bn2.training
+
+
+class Boom(RuntimeError):
+    pass
+
+
+@pytest.mark.parametrize("error", [Boom, KeyboardInterrupt])
+def test_model_is_untouched_after_exception_or_interrupt(tiny, error) -> None:
+    calls = {"n": 0}
+
+    def explode(module, inputs, output):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise error("stop")
+
+    handle = tiny.conv2.register_forward_hook(explode)
+    tiny.train()
+    before = snapshot(tiny)
+    if error is KeyboardInterrupt:
+        result = featviz.render(tiny, "conv3:1", **FAST)
+        assert result.interrupted and result.steps_done == 3  # probe + 3 steps, 4th stopped
+        assert result.images.shape == (1, 3, 32, 32)
+    else:
+        with pytest.raises(Boom):
+            featviz.render(tiny, "conv3:1", **FAST)
+    assert_untouched(tiny, before)
+    handle.remove()
+
+
+def test_thresholds_keep_snapshots(tiny) -> None:
+    result = featviz.render(tiny, "conv3:1", thresholds=(2, 5, 99), **FAST)
+    assert sorted(result.snapshots) == [2, 5]
+    assert result.snapshots[5].shape == (1, 3, 32, 32)
+
+
+def test_nonfinite_steps_are_skipped_and_counted(tiny) -> None:
+    calls = {"n": 0}
+
+    def flaky(acts):
+        calls["n"] += 1
+        score = acts["conv3"][:, 1].mean((1, 2))
+        return score * float("nan") if calls["n"] % 3 == 0 else score
+
+    result = featviz.render(tiny, obj.Objective(flaky, {"conv3"}, "flaky"), **FAST)
+    assert torch.isfinite(result.images).all()
+    assert 0 < int(result.skipped_steps[0]) < 8
+
+
+def test_always_nonfinite_objective_raises(tiny) -> None:
+    nan = obj.Objective(lambda acts: acts["conv3"].mean((1, 2, 3)) * float("nan"), {"conv3"}, "nan")
+    with pytest.raises(NonFiniteError, match="NaN"):
+        featviz.render(tiny, nan, **FAST)
+
+
+def test_unknown_layer_suggests_close_matches(tiny) -> None:
+    with pytest.raises(LayerNotFoundError, match="conv3") as info:
+        featviz.render(tiny, "conv33:1", **FAST)
+    assert isinstance(info.value, KeyError)
+    assert "featviz.layers" in str(info.value)
+
+
+def test_channel_out_of_range_says_the_range(tiny) -> None:
+    with pytest.raises(ChannelOutOfRangeError, match="0..15") as info:
+        featviz.render(tiny, "conv3:16", **FAST)
+    assert isinstance(info.value, IndexError)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"steps": -1}, "steps"),
+        ({"lr": 0}, "lr"),
+        ({"size": (0, 3)}, "size"),
+        ({"param": "nope"}, "parameterization"),
+        ({"transforms": "nope"}, "transforms"),
+        ({"batch": 0}, "batch"),
+        ({"seed": "x"}, "seed"),
+        ({"preprocess": 3}, "preprocess"),
+    ],
+)
+def test_bad_arguments_get_featviz_errors(tiny, kwargs, match) -> None:
+    args = {**FAST, **kwargs}
+    with pytest.raises(InvalidArgumentError, match=match):
+        featviz.render(tiny, "conv3:1", **args)
+
+
+def test_bad_model_and_target_types(tiny) -> None:
+    with pytest.raises(InvalidArgumentError, match="nn.Module"):
+        featviz.render(42, "conv3:1", **FAST)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="whole-layer"):
+        featviz.render(tiny, "conv3:1", channels=[1, 2], **FAST)
+    with pytest.raises(InvalidArgumentError, match="one score per image"):
+        featviz.render(tiny, obj.Objective(lambda a: a["conv3"].mean(), {"conv3"}, "x"), **FAST)
+    with pytest.raises(InvalidArgumentError, match="leave batch out"):
+        featviz.render(tiny, ["conv3:1", "conv3:2"], batch=3, **FAST)
+
+
+def test_params_and_transform_lists(tiny) -> None:
+    for param in ["fft", "fft_rgb", "pixel", "pixel_rgb", featviz.param.FourierImage((24, 40))]:
+        result = featviz.render(tiny, "conv3:1", param=param, **{**FAST, "size": (24, 40)})
+        assert result.images.shape == (1, 3, 24, 40)
+    custom = [featviz.transforms.Jitter(2), lambda x: x.flip(-1)]
+    result = featviz.render(tiny, "conv3:1", transforms=custom, **FAST)
+    assert result.images.shape == (1, 3, 32, 32)
+
+
+def test_explicit_preprocess_and_custom_optimizer(tiny) -> None:
+    result = featviz.render(
+        tiny,
+        "conv3:1",
+        preprocess={"mean": [0.5], "std": [0.5]},
+        optimizer=lambda params: torch.optim.SGD(params, lr=1.0),
+        **FAST,
+    )
+    assert result.settings["preprocess"]["mean"] == [0.5, 0.5, 0.5]
+    result = featviz.render(tiny, "conv3:1", preprocess=lambda x: x * 255 - 117, **FAST)
+    assert result.settings["preprocess"]["source"] == "explicit callable"
+
+
+def test_result_save_grid_and_png_repr(tiny, tmp_path) -> None:
+    result = featviz.render(tiny, "conv3", channels=[0, 1, 2], **FAST)
+    path = result.save(tmp_path / "grid")
+    assert path.suffix == ".png" and path.exists()
+    from PIL import Image
+
+    with Image.open(path) as image:
+        assert image.size[0] > 32 * 2
+    assert result._repr_png_().startswith(b"\x89PNG")
+    assert result.to_pil(1).size == (32, 32)
+    assert "3 image(s)" in repr(result)
+    with pytest.raises(InvalidArgumentError):
+        result.to_pil(7)

@@ -94,7 +94,8 @@ def trace_layers(model: nn.Module, x: torch.Tensor) -> LayerTable:
             tensor = first_tensor(output)
             if name in seen or tensor is None or tensor.dim() < 1:
                 return
-            shape = tuple(tensor.shape[1:])
+            shape: tuple[int, ...] = tuple(tensor.shape[1:])
+            spatial: tuple[int, ...]
             channels = shape[0] if shape else None
             if len(shape) == 2:  # (batch, tokens, channels): channels come last
                 channels, spatial = shape[1], shape[:1]

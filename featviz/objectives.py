@@ -535,10 +535,9 @@ def from_targets(targets: Sequence[str | Target]) -> Objective:
     n_images = len(parsed)
 
     def fn(acts: Acts) -> torch.Tensor:
-        scores = None
-        for part in parts:
-            values = part.scores(acts, n_images)
-            scores = values if scores is None else scores + values
+        scores = parts[0].scores(acts, n_images)
+        for part in parts[1:]:
+            scores = scores + part.scores(acts, n_images)
         return scores
 
     def validate(shapes: Shapes) -> None:

@@ -55,6 +55,8 @@ class ImageParam(nn.Module):
     to RGB in [0, 1].
     """
 
+    color: torch.Tensor
+
     def __init__(self, size: int | Sequence[int], batch: int, decorrelate: bool) -> None:
         super().__init__()
         if not isinstance(batch, int) or batch < 1:
@@ -129,6 +131,8 @@ class FourierImage(ImageParam):
         decorrelate: express colour in the decorrelated ImageNet basis.
         std: standard deviation of the random initial spectrum.
     """
+
+    scale: torch.Tensor
 
     def __init__(
         self,

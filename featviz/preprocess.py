@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -66,6 +67,9 @@ class Preprocess:
 
 
 class _Normalize(nn.Module):
+    mean: torch.Tensor
+    inv_std: torch.Tensor
+
     def __init__(self, mean: Sequence[float], std: Sequence[float], device: torch.device | str):
         super().__init__()
         self.register_buffer("mean", torch.tensor(mean, device=device).view(1, -1, 1, 1))
@@ -88,9 +92,9 @@ IMAGENET = Preprocess(IMAGENET_MEAN, IMAGENET_STD, None, "ImageNet mean/std")
 NONE = Preprocess((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), None, "none: the model takes [0, 1] images")
 
 
-def _three(values: object, what: str) -> tuple[float, ...]:
+def _three(values: Any, what: str) -> tuple[float, ...]:
     try:
-        numbers = tuple(float(v) for v in values)  # type: ignore[union-attr]
+        numbers = tuple(float(v) for v in values)
     except (TypeError, ValueError):
         numbers = ()
     if len(numbers) not in (1, 3):
@@ -98,10 +102,10 @@ def _three(values: object, what: str) -> tuple[float, ...]:
     return numbers * 3 if len(numbers) == 1 else numbers
 
 
-def _size(value: object) -> tuple[int, int] | None:
+def _size(value: Any) -> tuple[int, int] | None:
     if value is None:
         return None
-    dims = [int(v) for v in value]  # type: ignore[union-attr]
+    dims = [int(v) for v in value]
     return (dims[-2], dims[-1]) if len(dims) >= 2 else (dims[0], dims[0])
 
 

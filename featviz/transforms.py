@@ -200,7 +200,7 @@ class Transforms(nn.Module):
     def forward(self, images: torch.Tensor, u: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
         """Transform ``images`` with one step's uniforms ``u`` ``(B, n_random)``, ending at ``out_size``."""
         pending: torch.Tensor | None = None  # fused matrix of the geometric run so far
-        size = tuple(images.shape[-2:])
+        size = (images.shape[-2], images.shape[-1])
         offset = 0
         for t in self.items:
             n = getattr(t, "n_random", 0)
@@ -214,7 +214,7 @@ class Transforms(nn.Module):
                 images = _warp(images, pending, size, size, 0.5)
                 pending = None
             images = t(images, step_u) if isinstance(t, Transform) else t(images)
-            size = tuple(images.shape[-2:])
+            size = (images.shape[-2], images.shape[-1])
         if pending is not None:
             return _warp(images, pending, size, out_size, 0.5)
         if size != tuple(out_size):

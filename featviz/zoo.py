@@ -20,6 +20,7 @@ import importlib
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 from torch import nn
@@ -136,8 +137,8 @@ def _load_lite(name: str) -> nn.Module:
             f"{package} or timm version may be incompatible"
         )
     model.load_state_dict(dict(zip(own.keys(), weights.values(), strict=True)))
-    cfg = model.pretrained_cfg
-    model.featviz_preprocess = Preprocess(
+    cfg: dict[str, Any] = getattr(model, "pretrained_cfg")  # noqa: B009 - typed access
+    model.featviz_preprocess = Preprocess(  # type: ignore[assignment]
         tuple(cfg["mean"]),
         tuple(cfg["std"]),
         tuple(cfg["input_size"][-2:]),
@@ -172,7 +173,7 @@ def _load_torchvision(spec: str) -> nn.Module:
     )
     transforms = weights.transforms()
     crop = getattr(transforms, "crop_size", [224])
-    model.featviz_preprocess = Preprocess(
+    model.featviz_preprocess = Preprocess(  # type: ignore[assignment]
         tuple(transforms.mean),
         tuple(transforms.std),
         (crop[0], crop[-1]),

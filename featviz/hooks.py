@@ -127,7 +127,7 @@ class Recorder:
 
     def _hook_for(self, layer: str):  # noqa: ANN202 - a torch hook signature
         def hook(module: nn.Module, inputs: object, output: object) -> None:
-            if layer in self._acts:  # a module called twice: its first call counts
+            if layer in self._acts:  # a module called several times: its first call counts
                 return
             tensor = first_tensor(output)
             if tensor is None:
@@ -136,9 +136,12 @@ class Recorder:
                     f"{type(output).__name__}, which holds no tensor; choose a layer whose "
                     "output is a tensor (see featviz.layers(model))"
                 )
-            self._acts[layer] = tensor
-            if not self.needs_output and len(self._acts) == len(self.layers):
+            if not self.needs_output and len(self._acts) + 1 == len(self.layers):
+                self._acts[layer] = tensor
                 raise _StopForward
+            # The forward pass goes on: copy, so that a later in-place op (ReLU(inplace=True)
+            # right after a BatchNorm, say) cannot overwrite what was recorded.
+            self._acts[layer] = tensor.clone()
 
         return hook
 

@@ -116,7 +116,7 @@ def render(
     image_size = normalize_size(size) if size is not None else (pre.input_size or (224, 224))
     model_size = pre.input_size or image_size
     seeds = rng.image_seeds(seed, n_images)
-    image = make_param(param, image_size, n_images, seeds).to(device)
+    image = make_param(param, image_size, n_images, seed).to(device)
     pipeline = make_transforms(transforms).to(device)
     normalize = pre.module(device)
     keep = sorted({int(t) for t in thresholds if 0 < int(t) <= steps})

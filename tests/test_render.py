@@ -224,3 +224,26 @@ def test_result_save_grid_and_png_repr(tiny, tmp_path) -> None:
     assert "3 image(s)" in repr(result)
     with pytest.raises(InvalidArgumentError):
         result.to_pil(7)
+
+
+def test_recorded_activations_survive_later_inplace_ops() -> None:
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3),
+        nn.BatchNorm2d(4),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(4, 2, 3),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+    ).eval()
+    model[1].bias.data.fill_(-5.0)  # pre-ReLU means are clearly negative
+    result = featviz.render(model, ["1:0", "5:1"], steps=0, size=16, progress=False)
+    images = featviz.param.FourierImage(16, batch=2, seed=0)().detach()
+    mean = torch.tensor(featviz.preprocess.IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(featviz.preprocess.IMAGENET_STD).view(1, 3, 1, 1)
+    with torch.no_grad():
+        expected = model[1](model[0]((images - mean) / std))[0, 0].mean()
+    assert expected < 0
+    assert torch.isclose(result.scores[0], expected, atol=1e-5)

@@ -606,16 +606,10 @@ class _TargetGroup:
         return out.index_put((images,), values)
 
 
-def describe_targets(targets: Sequence[str | Target]) -> list[str]:
-    """Canonical spelling of each target, e.g. for labels and manifests."""
-    return [str(parse_target(t)) for t in targets]
-
-
 __all__ = [
     "Objective",
     "as_objective",
     "from_targets",
-    "describe_targets",
     "channel",
     "neuron",
     "deepdream",

@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 
 import torch
@@ -48,7 +49,7 @@ def normalize_size(size: int | Sequence[int]) -> tuple[int, int]:
     return dims[0], dims[1]
 
 
-class ImageParam(nn.Module):
+class ImageParam(nn.Module, abc.ABC):
     """Base class: a batch of ``batch`` images of ``size = (height, width)``.
 
     Subclasses implement :meth:`raw` (unbounded values, decorrelated colour); this class maps them
@@ -66,9 +67,9 @@ class ImageParam(nn.Module):
         self.decorrelate = decorrelate
         self.register_buffer("color", _COLOR_CORRELATION.clone(), persistent=False)
 
+    @abc.abstractmethod
     def raw(self) -> torch.Tensor:
         """Unbounded image values ``(B, 3, H, W)`` before colour mixing and the sigmoid."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
     def forward(self) -> torch.Tensor:
         """The images, ``(B, 3, H, W)`` in [0, 1]."""

@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Callable, Sequence
 
@@ -32,22 +33,22 @@ from featviz import rng
 from featviz.errors import InvalidArgumentError
 
 
-class Transform(nn.Module):
+class Transform(nn.Module, abc.ABC):
     """One transform; ``n_random`` is how many uniforms in [0, 1) it consumes per image per step."""
 
     n_random: int = 0
 
+    @abc.abstractmethod
     def forward(self, images: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """Apply to ``images`` ``(B, 3, H, W)`` with this step's uniforms ``u`` ``(B, n_random)``."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
 
 class AffineTransform(Transform):
     """A geometric transform expressed as a 3x3 matrix in pixel units about the image center."""
 
+    @abc.abstractmethod
     def matrix(self, u: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """``(B, 3, 3)`` matrices mapping centered source coordinates to centered output ones."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
     def forward(self, images: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         height, width = images.shape[-2:]

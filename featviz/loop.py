@@ -107,6 +107,8 @@ def render(
     if device is None:
         device = model_device(model)
     device = torch.device(device)
+    if device.type == "cuda" and device.index is None:  # "cuda" means the current GPU
+        device = torch.device("cuda", torch.cuda.current_device())
     if model_device(model) != device:
         model = copy.deepcopy(model).to(device)
 
@@ -119,7 +121,7 @@ def render(
     image = make_param(param, image_size, n_images, seed).to(device)
     pipeline = make_transforms(transforms).to(device)
     normalize = pre.module(device)
-    keep = sorted({int(t) for t in thresholds if 0 < int(t) <= steps})
+    keep = {int(t) for t in thresholds if 0 < int(t) <= steps}
 
     settings: dict[str, object] = {
         "model": model_name,

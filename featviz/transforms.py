@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import abc
+import functools
 import math
 from collections.abc import Callable, Sequence
 
@@ -143,12 +144,22 @@ def _eye(u: torch.Tensor) -> torch.Tensor:
     return torch.eye(3, device=u.device, dtype=u.dtype).repeat(u.shape[0], 1, 1)
 
 
-def _centering(height: int, width: int, sign: float, like: torch.Tensor) -> torch.Tensor:
-    """Translation by ``sign *`` the center of an ``height x width`` pixel grid."""
-    m = torch.eye(3, device=like.device, dtype=like.dtype)
-    m[0, 2] = sign * (width - 1) / 2
-    m[1, 2] = sign * (height - 1) / 2
-    return m
+@functools.lru_cache(maxsize=64)
+def _frame(
+    in_size: tuple[int, int], out_size: tuple[int, int], device: torch.device, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Constant matrices around a centered transform, built once per sizes/device.
+
+    ``outer @ matrix @ inner`` maps source pixels to output pixels: ``inner`` moves the source
+    center to the origin, ``outer`` scales the canvas onto ``out_size`` and moves the origin to
+    the output center.
+    """
+    (h_in, w_in), (h_out, w_out) = in_size, out_size
+    inner = torch.eye(3, dtype=torch.float64)
+    inner[0, 2], inner[1, 2] = -(w_in - 1) / 2, -(h_in - 1) / 2
+    outer = torch.diag(torch.tensor([w_out / w_in, h_out / h_in, 1.0], dtype=torch.float64))
+    outer[0, 2], outer[1, 2] = (w_out - 1) / 2, (h_out - 1) / 2
+    return outer.to(device, dtype), inner.to(device, dtype)
 
 
 def _warp(
@@ -159,13 +170,10 @@ def _warp(
     fill: float,
 ) -> torch.Tensor:
     """Warp with a centered matrix, resizing the canvas ``in_size`` onto ``out_size``."""
-    (h_in, w_in), (h_out, w_out) = in_size, out_size
-    resize = torch.diag(
-        torch.tensor([w_out / w_in, h_out / h_in, 1.0], device=images.device, dtype=matrix.dtype)
-    )
-    full = _centering(h_out, w_out, 1.0, matrix) @ resize @ matrix @ _centering(h_in, w_in, -1.0, matrix)
+    outer, inner = _frame(tuple(in_size), tuple(out_size), matrix.device, matrix.dtype)
+    full = outer @ matrix @ inner
     # Warp the offset from the fill colour so that pixels from outside the canvas become `fill`.
-    warped = warp_affine(images - fill, full[:, :2, :], (h_out, w_out), align_corners=True)
+    warped = warp_affine(images - fill, full[:, :2, :], out_size, align_corners=True)
     return warped + fill
 
 

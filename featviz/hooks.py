@@ -9,8 +9,9 @@ featviz registers hooks or changes modes.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
+from typing import Any
 
 import torch
 from torch import nn
@@ -97,19 +98,21 @@ def guarded(model: nn.Module) -> Iterator[nn.Module]:
 class Recorder:
     """Records the outputs of the named layers during a forward pass, via scoped hooks.
 
-    Hooks live only inside the ``with`` block. When the model output is not needed, the forward
-    pass stops as soon as every needed layer has produced its output, so nothing after the
-    deepest needed layer is computed.
+    Hooks live only inside the ``with`` block. When the model output is not needed (and
+    ``stop_early`` is on), the forward pass stops as soon as every needed layer has produced its
+    output, so nothing after the deepest needed layer is computed. ``self.model`` is what runs;
+    it may be replaced by a compiled wrapper of the same model.
 
     Example:
         >>> with Recorder(model, {"layer3", "layer4"}) as recorder:
         ...     acts = recorder.run(x)     # {"layer3": tensor, "layer4": tensor}
     """
 
-    def __init__(self, model: nn.Module, layers: Iterable[str]) -> None:
+    def __init__(self, model: nn.Module, layers: Iterable[str], stop_early: bool = True) -> None:
         layers = set(layers)
-        self.model = model
+        self.model: Callable[..., Any] = model
         self.needs_output = OUTPUT in layers
+        self.stop_early = stop_early and not self.needs_output
         self.layers = sorted(layers - {INPUT, OUTPUT})
         self.modules = {layer: find_module(model, layer) for layer in self.layers}
         self._acts: dict[str, torch.Tensor] = {}
@@ -136,7 +139,7 @@ class Recorder:
                     f"{type(output).__name__}, which holds no tensor; choose a layer whose "
                     "output is a tensor (see featviz.layers(model))"
                 )
-            if not self.needs_output and len(self._acts) + 1 == len(self.layers):
+            if self.stop_early and len(self._acts) + 1 == len(self.layers):
                 self._acts[layer] = tensor
                 raise _StopForward
             # The forward pass goes on: copy, so that a later in-place op (ReLU(inplace=True)

@@ -82,7 +82,7 @@ class ImageParam(nn.Module, abc.ABC):
         return f"batch={self.batch}, size={self.size}, decorrelate={self.decorrelate}"
 
 
-def _normal(shape: Sequence[int], seeds: list[int], std: float) -> torch.Tensor:
+def _normal(shape: Sequence[int], seeds: Sequence[int], std: float) -> torch.Tensor:
     """One normal draw per image, each from that image's own INIT stream."""
     return torch.stack([torch.randn(*shape, generator=rng.generator(s, rng.INIT)) * std for s in seeds])
 

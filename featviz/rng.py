@@ -28,20 +28,30 @@ def _mix(value: int) -> int:
     return value ^ (value >> 31)
 
 
-def image_seeds(seed: int | Sequence[int], n: int) -> list[int]:
+class ImageSeeds(tuple):
+    """Per-image seeds already derived by :func:`image_seeds`; deriving them again keeps them.
+
+    This is what lets a render split its images into chunks: ``ImageSeeds(seeds[a:b])`` gives
+    images a..b-1 exactly the seeds they would have had in one batch.
+    """
+
+
+def image_seeds(seed: int | Sequence[int], n: int) -> ImageSeeds:
     """Per-image seeds: derived from one int, or given one per image.
 
     Raises:
         InvalidArgumentError: a sequence whose length is not ``n``, or a non-integer seed.
     """
+    if isinstance(seed, ImageSeeds) and len(seed) == n:
+        return seed
     if isinstance(seed, bool) or not isinstance(seed, (int, Sequence)):
         raise InvalidArgumentError(f"seed must be an int or a list of ints, got {seed!r}")
     if isinstance(seed, int):
-        return [_mix(_mix(seed & _MASK) + i) for i in range(n)]
+        return ImageSeeds(_mix(_mix(seed & _MASK) + i) for i in range(n))
     seeds = list(seed)
     if len(seeds) != n or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise InvalidArgumentError(f"a list of seeds needs one int per image ({n}), got {seeds!r}")
-    return [_mix(s & _MASK) for s in seeds]
+    return ImageSeeds(_mix(s & _MASK) for s in seeds)
 
 
 def generator(image_seed: int, stream: int) -> torch.Generator:

@@ -89,8 +89,9 @@ def eight_bit(images: torch.Tensor) -> torch.Tensor:
     return to_uint8(images).movedim(-1, -3).float() / 255
 
 
-def run_lucent(path: str, model, unit: str) -> tuple[torch.Tensor, float]:
-    """Render ``unit`` with Lucent's defaults; returns (image 1x3xHxW in [0, 1], seconds)."""
+def run_lucent(path: str, model, unit: str, steps: int = 512) -> tuple[torch.Tensor, float, int]:
+    """Render ``unit`` with Lucent's defaults (512 steps unless ``steps``); returns
+    (image 1x3xHxW in [0, 1], seconds, steps)."""
     sys.path.insert(0, path)
     import kornia
     import kornia.geometry.transform as kgt
@@ -108,10 +109,14 @@ def run_lucent(path: str, model, unit: str) -> tuple[torch.Tensor, float]:
     layer, channel = unit.split(":")
     start = time.perf_counter()
     images = render.render_vis(
-        model, f"{layer.replace('.', '_')}:{channel}", show_image=False, progress=False
+        model,
+        f"{layer.replace('.', '_')}:{channel}",
+        thresholds=(steps,),
+        show_image=False,
+        progress=False,
     )
     seconds = time.perf_counter() - start
-    return torch.tensor(images[-1]).permute(0, 3, 1, 2), seconds
+    return torch.tensor(images[-1]).permute(0, 3, 1, 2), seconds, steps
 
 
 def main() -> None:
@@ -143,7 +148,7 @@ def main() -> None:
             "featviz_seconds": seconds,
         }
         if args.lucent:
-            image, lucent_seconds = run_lucent(args.lucent, model, unit)
+            image, lucent_seconds, _ = run_lucent(args.lucent, model, unit)
             lucent_act = channel_means(model, layer, int(channel), eight_bit(image)).item()
             row.update(
                 {

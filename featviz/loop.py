@@ -33,9 +33,11 @@ DEFAULT_STEPS = 256
 DEFAULT_LR = 0.05
 # Transform parameters are drawn this many steps at a time (one call per image per block).
 _SAMPLE_BLOCK = 256
-# Images per chunk on CPU: per image-step, Lite0 up to blocks.4 at 224 px ran fastest at batch
-# 4-8 on 2 cores (about 25 ms vs 31-35 ms at batch 1 and 40 ms at batch 16).
-CPU_BATCH_SIZE = 8
+# Images per chunk on CPU. A bare forward+backward of Lite0 at 224 px on 2 cores, image-steps/s
+# over three interleaved rounds: up to blocks.4 -- batch 1: 21-24, 2: 23-30, 4: 23-34, 8: 16-19;
+# up to blocks.1 -- batch 1: 51-60, 2: 45-73, 4: 51-71, 8: 27-36. Past 4, activations outgrow the
+# caches.
+CPU_BATCH_SIZE = 4
 
 TargetLike = str | Target | Objective
 
@@ -282,7 +284,9 @@ def _run_chunk(
         try:
             for step in range(job.steps):
                 if step % _SAMPLE_BLOCK == 0:
-                    block = job.pipeline.sample(seeds, min(_SAMPLE_BLOCK, job.steps - step)).to(job.device)
+                    block = _to_device(
+                        job.pipeline.sample(seeds, min(_SAMPLE_BLOCK, job.steps - step)), job.device
+                    )
                 opt.zero_grad(set_to_none=True)
                 images = image()
                 acts = forward(images, job.pipeline(images, block[step % _SAMPLE_BLOCK], job.model_size))
@@ -318,6 +322,13 @@ def _run_chunk(
     )
 
 
+def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Copy to ``device``; to a GPU from pinned memory, so the host does not wait for it."""
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
 def _merge(parts: list[RenderResult], settings: dict[str, object]) -> RenderResult:
     """One result from the chunks, in target order; an interrupted chunk's history is NaN-padded."""
     steps = max(part.history.shape[0] for part in parts)
@@ -348,8 +359,8 @@ def _merge(parts: list[RenderResult], settings: dict[str, object]) -> RenderResu
 
 
 def _default_batch_size(job: _Job, targets: list[Target], labels: list[str], seeds: rng.ImageSeeds) -> int:
-    """CPU: 8 (measured fastest per image-step for EfficientNet-Lite0 on 2 cores). CUDA: from a
-    one-step memory probe at batch 2 and the free memory, capped at 256."""
+    """CPU: :data:`CPU_BATCH_SIZE`. CUDA: from a one-step memory probe at batch 2 and the free
+    memory, capped at 256."""
     n_images = len(labels)
     if job.device.type != "cuda":
         return min(n_images, CPU_BATCH_SIZE)

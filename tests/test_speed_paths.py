@@ -29,9 +29,10 @@ def test_chunks_cover_every_target_and_change_no_picture(tiny) -> None:
     assert chunked.history.shape == (6, len(TARGETS))
 
 
-def test_default_cpu_batch_size_is_eight(tiny) -> None:
+def test_default_cpu_batch_size(tiny) -> None:
     result = featviz.render(tiny, "conv3", channels=range(10), **FAST)
-    assert result.settings["batch_size"] == 8 and result.images.shape[0] == 10
+    assert result.settings["batch_size"] == featviz.loop.CPU_BATCH_SIZE == 4
+    assert result.images.shape[0] == 10
 
 
 class OutOfMemoryAbove2(TinyCNN):
@@ -114,7 +115,7 @@ def test_no_host_sync_calls_in_the_step(tiny, monkeypatch) -> None:
     monkeypatch.setattr(torch.Tensor, "item", counting_item)
     featviz.render(tiny, TARGETS, **{**FAST, "steps": 20})
     assert calls["item"] == 0
-    featviz.render(tiny, TARGETS, thresholds=(10, 20), **{**FAST, "steps": 20})
+    featviz.render(tiny, TARGETS, thresholds=(10, 20), batch_size=8, **{**FAST, "steps": 20})
     assert calls["item"] == 2  # one progress-bar score per threshold
 
 

@@ -35,10 +35,15 @@ _LAZY = {
     "LayerInfo": "featviz.layer_table",
     "load_model": "featviz.zoo",
     "Preprocess": "featviz.preprocess",
+    "atlas": "featviz.neuron_atlas",
+    "AtlasResult": "featviz.neuron_atlas",
 }
 _SUBMODULES = {
     "loop",
     "layer_table",
+    "neuron_atlas",
+    "gallery",
+    "exemplars",
     "objectives",
     "param",
     "transforms",
@@ -57,6 +62,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from featviz import objectives, param, transforms  # noqa: F401
     from featviz.layer_table import LayerInfo, layers  # noqa: F401
     from featviz.loop import render  # noqa: F401
+    from featviz.neuron_atlas import AtlasResult, atlas  # noqa: F401
     from featviz.preprocess import Preprocess  # noqa: F401
     from featviz.result import RenderResult  # noqa: F401
     from featviz.zoo import load_model  # noqa: F401
@@ -75,6 +81,8 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "render",
     "RenderResult",
+    "atlas",
+    "AtlasResult",
     "layers",
     "LayerInfo",
     "load_model",

@@ -80,6 +80,38 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _atlas(args: argparse.Namespace) -> int:
+    import featviz
+
+    channels = parse_channels(args.channels) if args.channels else None
+    try:
+        result = featviz.atlas(
+            _load(args.model),
+            args.layer,
+            channels,
+            args.output,
+            steps=args.steps,
+            size=args.size,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            examples=args.examples,
+            top_k=args.top_k,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+            **({"device": args.device} if args.device else {}),
+        )
+    except KeyboardInterrupt:
+        print(
+            f"featviz: interrupted; finished channels are kept in {args.output}; rerun the same "
+            "command to resume",
+            file=sys.stderr,
+        )
+        return 130
+    if result.index is not None:
+        print(f"wrote {len(result.channels)} channels to {result.out_dir}: open {result.index}")
+    return 0
+
+
 def _layers(args: argparse.Namespace) -> int:
     import featviz
 
@@ -139,6 +171,27 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--device", help="cpu, cuda, cuda:1, ... (default cpu)")
     render.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     render.set_defaults(run=_render)
+
+    atlas = commands.add_parser(
+        "atlas",
+        help="render every channel of a layer into a folder with a gallery",
+        description="Render channels of a layer in batches into a folder: one PNG per channel, "
+        "grid.png, index.html and manifest.json. Rerun to resume; works under torchrun.",
+    )
+    atlas.add_argument("model", help=_MODEL_HELP)
+    atlas.add_argument("layer", help="dotted module path, e.g. blocks.4")
+    atlas.add_argument("-o", "--output", default="atlas", help="output folder (default atlas)")
+    atlas.add_argument("--channels", help="channels such as 0:64 or 3,7,9 (default: all)")
+    atlas.add_argument("--steps", type=int, default=256, help="optimization steps (default 256)")
+    atlas.add_argument("--size", type=_size, help="image size N or HxW (default: model input)")
+    atlas.add_argument("--batch-size", type=int, help="channels per batch (default 4 CPU, 64 GPU)")
+    atlas.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    atlas.add_argument("--examples", help="folder of your images: show top exemplars per channel")
+    atlas.add_argument("--top-k", type=int, default=4, help="exemplars per channel (default 4)")
+    atlas.add_argument("--overwrite", action="store_true", help="start over if settings changed")
+    atlas.add_argument("--device", help="cpu, cuda, ... (under torchrun: one device per rank)")
+    atlas.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    atlas.set_defaults(run=_atlas)
 
     layers = commands.add_parser("layers", help="list a model's addressable layers")
     layers.add_argument("model", help=_MODEL_HELP)

@@ -11,7 +11,10 @@ import io as _io
 import math
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
 
 import torch
 from PIL import Image
@@ -66,6 +69,20 @@ def png_bytes(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+@contextmanager
+def _atomic(path: Path, binary: bool) -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path``; on success rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8") as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def save_image(image: Image.Image, path: str | os.PathLike[str]) -> Path:
     """Write a PIL image atomically; the format follows the suffix (``.png`` if none).
 
@@ -75,18 +92,45 @@ def save_image(image: Image.Image, path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     if not path.suffix:
         path = path.with_suffix(".png")
-    path.parent.mkdir(parents=True, exist_ok=True)
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise InvalidArgumentError(
             f"cannot save {str(path)!r}: unknown image suffix {path.suffix!r}; use .png or .jpg"
         )
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            image.save(handle, format=fmt)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with _atomic(path, binary=True) as handle:
+        image.save(handle, format=fmt)
+    return path
+
+
+def labelled_grid(
+    images: torch.Tensor, labels: list[str], ncol: int | None = None, padding: int = 4
+) -> Image.Image:
+    """Tile images with a text label under each one (e.g. channel number and score)."""
+    from PIL import ImageDraw
+
+    if images.dim() != 4 or images.shape[0] != len(labels):
+        raise InvalidArgumentError(
+            f"expected (B, 3, H, W) images and B labels, got shape {tuple(images.shape)} and "
+            f"{len(labels)} labels"
+        )
+    count, _, height, width = images.shape
+    ncol = ncol or math.ceil(math.sqrt(count))
+    nrow = math.ceil(count / ncol)
+    text_height = 14
+    cell_w, cell_h = width + padding, height + text_height + padding
+    canvas = Image.new("RGB", (ncol * cell_w + padding, nrow * cell_h + padding), "white")
+    draw = ImageDraw.Draw(canvas)
+    for index in range(count):
+        row, col = divmod(index, ncol)
+        left, top = padding + col * cell_w, padding + row * cell_h
+        canvas.paste(to_pil(images[index]), (left, top))
+        draw.text((left + 2, top + height + 1), labels[index], fill=(0, 0, 0))
+    return canvas
+
+
+def write_text(text: str, path: str | os.PathLike[str]) -> Path:
+    """Write a UTF-8 text file atomically."""
+    path = Path(path)
+    with _atomic(path, binary=False) as handle:
+        handle.write(text)
     return path

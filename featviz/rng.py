@@ -47,11 +47,20 @@ def image_seeds(seed: int | Sequence[int], n: int) -> ImageSeeds:
     if isinstance(seed, bool) or not isinstance(seed, (int, Sequence)):
         raise InvalidArgumentError(f"seed must be an int or a list of ints, got {seed!r}")
     if isinstance(seed, int):
-        return ImageSeeds(_mix(_mix(seed & _MASK) + i) for i in range(n))
+        return ImageSeeds(image_seed(seed, i) for i in range(n))
     seeds = list(seed)
     if len(seeds) != n or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise InvalidArgumentError(f"a list of seeds needs one int per image ({n}), got {seeds!r}")
     return ImageSeeds(_mix(s & _MASK) for s in seeds)
+
+
+def image_seed(seed: int, index: int) -> int:
+    """The seed ``image_seeds(seed, n)[index]`` for any ``n > index``, without building the list.
+
+    An atlas gives channel ``c`` the seed of image ``c``, so its picture is the same however the
+    channels are batched, resumed or sharded.
+    """
+    return _mix(_mix(seed & _MASK) + index)
 
 
 def generator(image_seed: int, stream: int) -> torch.Generator:

@@ -1,0 +1,281 @@
+"""Neuron atlases: every channel of a layer rendered in batches, with a gallery, resumable, shardable.
+
+``featviz.atlas(model, "blocks.4", out_dir="atlas")`` writes::
+
+    atlas/
+      channels/0000.png ...      one image per channel (written atomically, batch by batch)
+      grid.png                   all channels, labelled with channel number and score
+      index.html                 a self-contained gallery: sort, click to enlarge, exemplars
+      manifest.json              model, layer, settings, versions, per-channel score and time
+
+Rerunning the same call skips finished channels; a different setting with the same folder is
+refused (or starts over with ``overwrite=True``). Under ``torchrun --nproc-per-node N`` the
+channels are sharded across ranks (each writes its own images and ``manifest.rank<r>.json``);
+rank 0 assembles the manifest, grid and page at the end. Channel ``c`` always gets the seed of
+image ``c`` (:func:`featviz.rng.image_seed`), so its picture does not depend on batching, resuming
+or sharding.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from featviz import io, rng
+from featviz.errors import ChannelOutOfRangeError, InvalidArgumentError
+from featviz.hooks import find_module
+from featviz.layer_table import layers
+from featviz.loop import CPU_BATCH_SIZE, DEFAULT_STEPS, render
+from featviz.zoo import resolve_model
+
+MANIFEST = "manifest.json"
+CHANNELS_DIR = "channels"
+# Settings that change the pictures; a resume with any of them different is refused.
+_IDENTITY = ("model", "layer", "steps", "size", "seed", "render")
+
+
+class AtlasSettingsError(InvalidArgumentError):
+    """An atlas folder holds work made with other settings."""
+
+
+@dataclass
+class AtlasResult:
+    """Where an atlas was written and what it holds."""
+
+    out_dir: Path
+    manifest: dict[str, Any]
+    grid: Path | None
+    index: Path | None
+
+    @property
+    def channels(self) -> list[dict[str, Any]]:
+        """One entry per finished channel: channel, file, score, seconds (and exemplars)."""
+        return list(self.manifest["channels"])
+
+
+def atlas(
+    model: nn.Module | str,
+    layer: str,
+    channels: Iterable[int] | None = None,
+    out_dir: str | os.PathLike[str] = "atlas",
+    *,
+    steps: int = DEFAULT_STEPS,
+    size: int | tuple[int, int] | None = None,
+    batch_size: int | None = None,
+    seed: int = 0,
+    examples: str | os.PathLike[str] | None = None,
+    top_k: int = 4,
+    overwrite: bool = False,
+    progress: bool = True,
+    **render_kwargs: Any,
+) -> AtlasResult:
+    """Render every channel (or ``channels``) of ``layer`` into ``out_dir``, with a gallery.
+
+    Example:
+        >>> featviz.atlas("efficientnet_lite0", "blocks.4", out_dir="atlas_b4", steps=128)
+        >>> featviz.atlas(model, "layer3", channels=range(64), examples="photos/")
+
+    Args:
+        model: an ``nn.Module`` or a zoo name.
+        layer: dotted module path of a layer with channels.
+        channels: which channels (default: all of them).
+        out_dir: folder for the images, grid, page and manifest.
+        steps, size: as in :func:`featviz.render`.
+        batch_size: channels rendered together (default: 4 on CPU, 64 on CUDA, halved on
+            out-of-memory); finished channels are written after every batch.
+        seed: channel ``c`` gets ``image_seed(seed, c)``.
+        examples: a folder of your own images; each channel also shows its ``top_k`` most
+            activating crops from it (dataset exemplars, Borowski et al. 2021).
+        top_k: exemplars per channel.
+        overwrite: start over if ``out_dir`` holds an atlas made with other settings.
+        progress: a progress bar counting channels across batches.
+        **render_kwargs: passed to :func:`featviz.render` (``param``, ``transforms``, ``lr``,
+            ``preprocess``, ``precision``, ...).
+
+    Returns:
+        An :class:`AtlasResult` (on every rank; ``grid``/``index`` are None except on rank 0).
+
+    Raises:
+        LayerNotFoundError, ChannelOutOfRangeError: bad layer or channels.
+        AtlasSettingsError: ``out_dir`` holds work with other settings and ``overwrite`` is off.
+        KeyboardInterrupt: after Ctrl-C; every finished batch is on disk, rerun to resume.
+    """
+    model_name = model if isinstance(model, str) else type(model).__name__
+    rank, world, device = _distributed(render_kwargs.pop("device", None))
+    model = resolve_model(model, device)
+    find_module(model, layer)
+    table = {info.layer: info for info in layers(model, device=device)}
+    count = table[layer].channels if layer in table else None
+    if not count:
+        raise InvalidArgumentError(f"layer {layer!r} has no channels to render (output shape ())")
+    wanted = sorted(set(range(count) if channels is None else (int(c) for c in channels)))
+    bad = [c for c in wanted if not 0 <= c < count]
+    if bad:
+        raise ChannelOutOfRangeError(
+            f"channels {bad[:5]} are out of range for layer {layer!r}, which has {count} channels "
+            f"(valid: 0..{count - 1})"
+        )
+    out = Path(out_dir)
+    settings = {
+        "model": model_name,
+        "layer": layer,
+        "steps": steps,
+        "size": list(size) if isinstance(size, tuple) else size,
+        "seed": seed,
+        "render": {k: repr(v) for k, v in sorted(render_kwargs.items())},
+    }
+    done = _load_progress(out, settings, overwrite)
+    mine = wanted[rank::world]
+    todo = [c for c in mine if c not in done or not (out / done[c]["file"]).exists()]
+    size_of_batch = batch_size or (CPU_BATCH_SIZE if device.type == "cpu" else 64)
+    own_manifest = out / (MANIFEST if world == 1 else f"manifest.rank{rank}.json")
+
+    bar = tqdm(
+        total=len(mine),
+        initial=len(mine) - len(todo),
+        disable=not progress or rank != 0,
+        desc=f"{layer} channels",
+        unit="ch",
+    )
+    try:
+        for start in range(0, len(todo), size_of_batch):
+            batch = todo[start : start + size_of_batch]
+            result = render(
+                model,
+                [f"{layer}:{c}" for c in batch],
+                steps=steps,
+                size=size,
+                device=device,
+                seed=rng.ImageSeeds(rng.image_seed(seed, c) for c in batch),
+                batch_size=len(batch),
+                progress=False,
+                **render_kwargs,
+            )
+            if result.interrupted:  # a partial batch is not a finished one
+                raise KeyboardInterrupt
+            per_channel = result.seconds / len(batch)
+            for index, c in enumerate(batch):
+                file = f"{CHANNELS_DIR}/{c:04d}.png"
+                io.save_image(result.to_pil(index), out / file)
+                done[c] = {
+                    "channel": c,
+                    "file": file,
+                    "score": float(result.scores[index]),
+                    "seconds": round(per_channel, 3),
+                }
+            _write_manifest(own_manifest, settings, [done[c] for c in sorted(done)])
+            bar.update(len(batch))
+    finally:
+        bar.close()
+
+    if world > 1:
+        torch.distributed.barrier()
+    if rank != 0:
+        return AtlasResult(out, _manifest_dict(settings, [done[c] for c in sorted(done)]), None, None)
+    entries = _gather(out, settings)
+    finished = [entries[c] for c in wanted if c in entries]
+    if examples is not None:
+        from featviz.exemplars import attach_exemplars
+
+        attach_exemplars(
+            model, layer, finished, Path(examples), out, top_k, device, render_kwargs.get("preprocess")
+        )
+    manifest = _write_manifest(out / MANIFEST, settings, finished)
+    grid = _write_grid(out, finished)
+    from featviz.gallery import write_gallery
+
+    page = write_gallery(out, manifest)
+    for partial in out.glob("manifest.rank*.json"):
+        partial.unlink()
+    return AtlasResult(out, manifest, grid, page)
+
+
+def _distributed(device: torch.device | str | None) -> tuple[int, int, torch.device]:
+    """(rank, world size, device) — from torchrun's environment when present."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, torch.device(device) if device is not None else torch.device("cpu")
+    import torch.distributed as dist
+
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = torch.cuda.is_available() and (device is None or torch.device(device).type == "cuda")
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    if use_cuda:
+        torch.cuda.set_device(local)
+        return dist.get_rank(), world, torch.device("cuda", local)
+    return dist.get_rank(), world, torch.device("cpu")
+
+
+def _manifest_dict(settings: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str, Any]:
+    import featviz
+
+    return {
+        **settings,
+        "versions": {"featviz": featviz.__version__, "torch": torch.__version__},
+        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "channels": entries,
+    }
+
+
+def _write_manifest(path: Path, settings: dict[str, Any], entries: list[dict[str, Any]]) -> dict:
+    manifest = _manifest_dict(settings, entries)
+    io.write_text(json.dumps(manifest, indent=2), path)
+    return manifest
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _load_progress(out: Path, settings: dict[str, Any], overwrite: bool) -> dict:
+    """Finished channels recorded in ``out`` (any manifest), after checking their settings."""
+    done: dict[int, dict[str, Any]] = {}
+    for path in [out / MANIFEST, *sorted(out.glob("manifest.rank*.json"))]:
+        manifest = _read(path)
+        if manifest is None:
+            continue
+        changed = [k for k in _IDENTITY if manifest.get(k) != settings[k]]
+        if changed:
+            if overwrite:
+                continue
+            was = ", ".join(f"{k}={manifest.get(k)!r}" for k in changed)
+            now = ", ".join(f"{k}={settings[k]!r}" for k in changed)
+            raise AtlasSettingsError(
+                f"{out} holds an atlas made with {was}, but this run asks for {now}; use another "
+                "folder, or pass overwrite=True (--overwrite) to start over"
+            )
+        done.update({int(e["channel"]): e for e in manifest.get("channels", [])})
+    return done
+
+
+def _gather(out: Path, settings: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """All finished channels from every rank's manifest (rank 0, after the barrier)."""
+    return _load_progress(out, settings, overwrite=False)
+
+
+def _write_grid(out: Path, entries: list[dict[str, Any]]) -> Path | None:
+    if not entries:
+        return None
+    from PIL import Image
+
+    images = []
+    for entry in entries:
+        with Image.open(out / entry["file"]) as image:
+            images.append(torch.from_numpy(np.array(image.convert("RGB"))))
+    batch = torch.stack(images).permute(0, 3, 1, 2).float() / 255
+    labels = [f"{e['channel']}  {e['score']:.3g}" for e in entries]
+    return io.save_image(io.labelled_grid(batch, labels), out / "grid.png")

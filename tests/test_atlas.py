@@ -1,0 +1,270 @@
+"""Neuron atlases: files, manifest, resume, settings checks, torchrun sharding, the gallery in Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import featviz
+from featviz import neuron_atlas
+from featviz.cli import main
+from featviz.neuron_atlas import AtlasSettingsError
+
+FAST = {"steps": 3, "size": 32, "progress": False}
+TESTS = Path(__file__).resolve().parent
+
+
+def _png(path: Path) -> torch.Tensor:
+    with Image.open(path) as image:
+        return torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1).float() / 255
+
+
+def test_atlas_writes_images_grid_page_and_manifest(tiny, tmp_path) -> None:
+    result = featviz.atlas(tiny, "conv3", range(6), tmp_path / "a", batch_size=4, **FAST)
+    out = tmp_path / "a"
+    assert sorted(p.name for p in (out / "channels").iterdir()) == [f"{c:04d}.png" for c in range(6)]
+    assert result.grid == out / "grid.png" and result.index == out / "index.html"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["layer"] == "conv3" and manifest["steps"] == 3 and manifest["seed"] == 0
+    assert manifest["versions"]["torch"] == torch.__version__
+    assert [e["channel"] for e in manifest["channels"]] == list(range(6))
+    assert all(isinstance(e["score"], float) and e["seconds"] >= 0 for e in manifest["channels"])
+    # channel c is exactly image c of one render of all channels (seeds follow the channel)
+    reference = featviz.render(tiny, "conv3", channels=range(6), **FAST)
+    for c in range(6):
+        assert torch.allclose(_png(out / f"channels/{c:04d}.png"), reference.images[c], atol=1 / 255 + 1e-6)
+    with Image.open(out / "grid.png") as grid:
+        assert grid.size[0] > 3 * 32
+    assert "conv3" in (out / "index.html").read_text()
+
+
+def test_atlas_on_lite0_with_exemplars(tmp_path) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    generator = np.random.default_rng(0)
+    for i in range(5):
+        array = (generator.random((80, 120, 3)) * 255).astype(np.uint8)
+        Image.fromarray(array).save(photos / f"p{i}.png")
+    result = featviz.atlas(
+        "efficientnet_lite0",
+        "blocks.2",
+        [0, 5],
+        tmp_path / "lite",
+        steps=2,
+        size=64,
+        examples=photos,
+        top_k=2,
+        progress=False,
+    )
+    for entry in result.channels:
+        assert len(entry["exemplars"]) == 2 and len(entry["exemplar_scores"]) == 2
+        assert entry["exemplar_scores"][0] >= entry["exemplar_scores"][1]
+        assert all((tmp_path / "lite" / f).exists() for f in entry["exemplars"])
+
+
+def test_resume_redoes_nothing_and_misses_nothing(tiny, tmp_path, monkeypatch) -> None:
+    calls: list[list[str]] = []
+    real_render = neuron_atlas.render
+
+    def crash_on_second_batch(model, targets, **kwargs):
+        calls.append(list(targets))
+        if len(calls) == 2:
+            raise RuntimeError("process killed (simulated)")
+        return real_render(model, targets, **kwargs)
+
+    monkeypatch.setattr(neuron_atlas, "render", crash_on_second_batch)
+    out = tmp_path / "r"
+    with pytest.raises(RuntimeError, match="simulated"):
+        featviz.atlas(tiny, "conv3", range(6), out, batch_size=2, **FAST)
+    first = json.loads((out / "manifest.json").read_text())
+    assert [e["channel"] for e in first["channels"]] == [0, 1]
+    kept = (out / "channels/0000.png").stat().st_mtime_ns
+
+    calls.clear()
+    monkeypatch.setattr(
+        neuron_atlas, "render", lambda m, t, **k: calls.append(list(t)) or real_render(m, t, **k)
+    )
+    result = featviz.atlas(tiny, "conv3", range(6), out, batch_size=2, **FAST)
+    assert calls == [["conv3:2", "conv3:3"], ["conv3:4", "conv3:5"]]  # nothing redone
+    assert [e["channel"] for e in result.channels] == list(range(6))  # nothing missing
+    assert (out / "channels/0000.png").stat().st_mtime_ns == kept
+
+
+def test_interrupt_keeps_finished_batches_only(tiny, tmp_path) -> None:
+    calls = {"n": 0}
+
+    def ctrl_c(module, inputs, output):
+        calls["n"] += 1
+        if calls["n"] == 1 + 3 + 1 + 2:  # batch 1: probe, 3 steps, final; batch 2: probe + 1 step
+            raise KeyboardInterrupt
+
+    handle = tiny.conv1.register_forward_hook(ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        featviz.atlas(tiny, "conv3", range(4), tmp_path / "k", batch_size=2, **FAST)
+    handle.remove()
+    manifest = json.loads((tmp_path / "k/manifest.json").read_text())
+    assert [e["channel"] for e in manifest["channels"]] == [0, 1]
+    assert sorted(p.name for p in (tmp_path / "k/channels").iterdir()) == ["0000.png", "0001.png"]
+
+
+def test_changed_settings_are_refused_unless_overwrite(tiny, tmp_path) -> None:
+    out = tmp_path / "s"
+    featviz.atlas(tiny, "conv3", range(2), out, **FAST)
+    with pytest.raises(AtlasSettingsError, match="steps") as info:
+        featviz.atlas(tiny, "conv3", range(2), out, **{**FAST, "steps": 4})
+    assert "overwrite" in str(info.value) and isinstance(info.value, ValueError)
+    result = featviz.atlas(tiny, "conv3", range(2), out, overwrite=True, **{**FAST, "steps": 4})
+    assert result.manifest["steps"] == 4
+
+
+def test_bad_layer_and_channels(tiny, tmp_path) -> None:
+    with pytest.raises(featviz.LayerNotFoundError):
+        featviz.atlas(tiny, "conv9", out_dir=tmp_path, **FAST)
+    with pytest.raises(featviz.ChannelOutOfRangeError, match="0..15"):
+        featviz.atlas(tiny, "conv3", [3, 16], tmp_path, **FAST)
+
+
+def test_cli_atlas(tiny, tmp_path, capsys) -> None:
+    model = tmp_path / "tiny.pt"
+    torch.save(tiny, model)
+    out = tmp_path / "cli"
+    code = main(
+        [
+            "atlas",
+            str(model),
+            "conv3",
+            "--channels",
+            "0:3",
+            "-o",
+            str(out),
+            "--steps",
+            "2",
+            "--size",
+            "32",
+            "-q",
+        ]
+    )
+    assert code == 0 and "open" in capsys.readouterr().out
+    assert (out / "index.html").exists() and len(list((out / "channels").iterdir())) == 3
+
+
+def test_torchrun_two_ranks_make_the_same_files(tiny, tmp_path) -> None:
+    model = tmp_path / "tiny.pt"
+    torch.save(tiny, model)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent)]),
+        "OMP_NUM_THREADS": "1",
+    }
+    args = [
+        "atlas",
+        str(model),
+        "conv3",
+        "--channels",
+        "0:5",
+        "--steps",
+        "2",
+        "--size",
+        "32",
+        "--batch-size",
+        "2",
+        "-q",
+    ]
+    single = subprocess.run(
+        [sys.executable, "-m", "featviz", *args, "-o", str(tmp_path / "one")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert single.returncode == 0, single.stderr
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
+    multi = subprocess.run(
+        [
+            torchrun,
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "featviz",
+            *args,
+            "-o",
+            str(tmp_path / "two"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert multi.returncode == 0, multi.stderr[-2000:]
+
+    def files(folder: Path) -> list[str]:
+        return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+    assert files(tmp_path / "one") == files(tmp_path / "two")
+    for name in files(tmp_path / "one"):
+        if name.startswith("channels/"):
+            assert torch.allclose(_png(tmp_path / "one" / name), _png(tmp_path / "two" / name), atol=2 / 255)
+    two = json.loads((tmp_path / "two/manifest.json").read_text())
+    assert [e["channel"] for e in two["channels"]] == list(range(5))
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(
+    _chromium() is None and not os.environ.get("FEATVIZ_REQUIRE_CHROMIUM"),
+    reason="Debian's chromium is not installed (apt-get install chromium); .ci/run installs it",
+)
+def test_gallery_renders_every_thumbnail_in_headless_chromium(tiny, tmp_path) -> None:
+    out = tmp_path / "g"
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        Image.fromarray(np.random.default_rng(i).integers(0, 255, (40, 50, 3), np.uint8)).save(
+            photos / f"{i}.png"
+        )
+    featviz.atlas(tiny, "conv3", range(5), out, examples=photos, top_k=2, **FAST)
+    browser = _chromium()
+    assert browser is not None, "FEATVIZ_REQUIRE_CHROMIUM is set but chromium is missing"
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=5000",
+    ]
+    dom = subprocess.run(
+        [browser, *flags, "--dump-dom", (out / "index.html").as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    match = re.search(r'data-images-loaded="(\d+)/(\d+)"', dom.stdout)
+    assert match, dom.stderr[-2000:]
+    assert match.group(1) == match.group(2) == str(5 + 5 * 2)  # visualizations + exemplars
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [browser, *flags, "--window-size=900,600", f"--screenshot={shot}", (out / "index.html").as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    with Image.open(shot) as image:
+        assert np.unique(np.array(image.convert("L"))).size > 10  # pictures, not a blank page

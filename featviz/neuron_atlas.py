@@ -110,8 +110,52 @@ def atlas(
         AtlasSettingsError: ``out_dir`` holds work with other settings and ``overwrite`` is off.
         KeyboardInterrupt: after Ctrl-C; every finished batch is on disk, rerun to resume.
     """
+    rank, world, device, owned = _distributed(render_kwargs.pop("device", None))
+    try:
+        return _build(
+            model,
+            layer,
+            channels,
+            Path(out_dir),
+            rank,
+            world,
+            device,
+            steps=steps,
+            size=size,
+            batch_size=batch_size,
+            seed=seed,
+            examples=examples,
+            top_k=top_k,
+            overwrite=overwrite,
+            progress=progress,
+            render_kwargs=render_kwargs,
+        )
+    finally:
+        if owned:
+            torch.distributed.destroy_process_group()
+
+
+def _build(
+    model: nn.Module | str,
+    layer: str,
+    channels: Iterable[int] | None,
+    out: Path,
+    rank: int,
+    world: int,
+    device: torch.device,
+    *,
+    steps: int,
+    size: int | tuple[int, int] | None,
+    batch_size: int | None,
+    seed: int,
+    examples: str | os.PathLike[str] | None,
+    top_k: int,
+    overwrite: bool,
+    progress: bool,
+    render_kwargs: dict[str, Any],
+) -> AtlasResult:
+    """The atlas itself, on one rank."""
     model_name = model if isinstance(model, str) else type(model).__name__
-    rank, world, device = _distributed(render_kwargs.pop("device", None))
     model = resolve_model(model, device)
     find_module(model, layer)
     table = {info.layer: info for info in layers(model, device=device)}
@@ -125,7 +169,6 @@ def atlas(
             f"channels {bad[:5]} are out of range for layer {layer!r}, which has {count} channels "
             f"(valid: 0..{count - 1})"
         )
-    out = Path(out_dir)
     settings = {
         "model": model_name,
         "layer": layer,
@@ -200,21 +243,23 @@ def atlas(
     return AtlasResult(out, manifest, grid, page)
 
 
-def _distributed(device: torch.device | str | None) -> tuple[int, int, torch.device]:
-    """(rank, world size, device) — from torchrun's environment when present."""
+def _distributed(device: torch.device | str | None) -> tuple[int, int, torch.device, bool]:
+    """(rank, world size, device, whether we created the process group) — from torchrun's
+    environment when present; a process group the caller made is used and left alone."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
-        return 0, 1, torch.device(device) if device is not None else torch.device("cpu")
+        return 0, 1, torch.device(device) if device is not None else torch.device("cpu"), False
     import torch.distributed as dist
 
     local = int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = torch.cuda.is_available() and (device is None or torch.device(device).type == "cuda")
-    if not dist.is_initialized():
+    owned = not dist.is_initialized()
+    if owned:
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
     if use_cuda:
         torch.cuda.set_device(local)
-        return dist.get_rank(), world, torch.device("cuda", local)
-    return dist.get_rank(), world, torch.device("cpu")
+        return dist.get_rank(), world, torch.device("cuda", local), owned
+    return dist.get_rank(), world, torch.device("cpu"), owned
 
 
 def _manifest_dict(settings: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str, Any]:

@@ -32,61 +32,15 @@ import sys
 import time
 import types
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 import featviz
-from featviz.hooks import Recorder, guarded
-from featviz.io import to_uint8
-
-PHOTOS = [
-    "astronaut",
-    "chelsea",
-    "coffee",
-    "rocket",
-    "stereo_motorcycle",
-    "hubble_deep_field",
-    "brick",
-    "grass",
-    "gravel",
-    "camera",
-]
-
-
-def reference_images(size: int = 224) -> torch.Tensor:
-    """The 50 reference crops described in the module docstring, ``(50, 3, size, size)``."""
-    from skimage import data
-
-    crops = []
-    for name in PHOTOS:
-        array = getattr(data, name)()
-        array = array[0] if isinstance(array, tuple) else array
-        x = torch.tensor(np.asarray(array), dtype=torch.float32) / 255
-        x = x[..., None].repeat(1, 1, 3) if x.dim() == 2 else x[..., :3]
-        x = x.permute(2, 0, 1)
-        h, w = x.shape[-2:]
-        s = min(h, w)
-        c = int(0.6 * s)
-        boxes = [((h - s) // 2, (w - s) // 2, s), (0, 0, c), (0, w - c, c), (h - c, 0, c), (h - c, w - c, c)]
-        for top, left, side in boxes:
-            crop = x[:, top : top + side, left : left + side][None]
-            crops.append(F.interpolate(crop, size=size, mode="bilinear", antialias=True)[0])
-    return torch.stack(crops)
+from featviz import metrics
 
 
 def channel_means(model, layer: str, channel: int, images: torch.Tensor) -> torch.Tensor:
-    """Mean activation of ``layer:channel`` for each image (in [0, 1], model-input size)."""
-    normalize = model.featviz_preprocess.module("cpu")
-    size = model.featviz_preprocess.input_size
-    with guarded(model), Recorder(model, {layer}) as recorder, torch.no_grad():
-        acts = recorder.run(normalize(F.interpolate(images, size=size, mode="bilinear")))
-    return acts[layer][:, channel].flatten(1).mean(1)
-
-
-def eight_bit(images: torch.Tensor) -> torch.Tensor:
-    """What a saved PNG holds: quantize to 8 bits and back."""
-    return to_uint8(images).movedim(-1, -3).float() / 255
+    """Mean activation of ``layer:channel`` for each image, no transforms."""
+    return metrics.unit_response(model, f"{layer}:{channel}", images)
 
 
 def run_lucent(path: str, model, unit: str, steps: int = 512) -> tuple[torch.Tensor, float, int]:
@@ -129,7 +83,7 @@ def main() -> None:
     torch.set_num_threads(2)
 
     model = featviz.load_model("efficientnet_lite0")
-    refs = reference_images()
+    refs = metrics.reference_images()
     rows = []
     for unit in args.units:
         layer, channel = unit.split(":")
@@ -138,7 +92,7 @@ def main() -> None:
         start = time.perf_counter()
         result = featviz.render(model, unit, progress=False, seed=0, **kwargs)
         seconds = time.perf_counter() - start
-        act = channel_means(model, layer, int(channel), eight_bit(result.images)).item()
+        act = channel_means(model, layer, int(channel), metrics.quantize(result.images)).item()
         row = {
             "unit": unit,
             "natural_max": natural,
@@ -149,7 +103,7 @@ def main() -> None:
         }
         if args.lucent:
             image, lucent_seconds, _ = run_lucent(args.lucent, model, unit)
-            lucent_act = channel_means(model, layer, int(channel), eight_bit(image)).item()
+            lucent_act = channel_means(model, layer, int(channel), metrics.quantize(image)).item()
             row.update(
                 {
                     "lucent_activation": lucent_act,

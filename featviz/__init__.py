@@ -39,6 +39,7 @@ _LAZY = {
     "AtlasResult": "featviz.neuron_atlas",
 }
 _SUBMODULES = {
+    "metrics",
     "loop",
     "layer_table",
     "neuron_atlas",

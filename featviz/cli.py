@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from featviz.errors import FeatvizError, InvalidArgumentError
 from featviz.targets import GRAMMAR, parse_channels
@@ -63,14 +64,9 @@ def _render(args: argparse.Namespace) -> int:
         target,
         channels=channels,
         batch=args.batch,
-        steps=args.steps,
-        size=args.size,
-        param=args.param,
-        transforms=args.transforms,
-        lr=args.lr,
         seed=args.seed,
-        device=args.device,
-        progress=not args.quiet,
+        batch_size=args.batch_size,
+        **_render_options(args),
     )
     path = result.save(args.output)
     for label, score in zip(result.targets, result.scores.tolist(), strict=True):
@@ -85,20 +81,20 @@ def _atlas(args: argparse.Namespace) -> int:
 
     channels = parse_channels(args.channels) if args.channels else None
     try:
+        options = _render_options(args)
+        if options["device"] is None:
+            del options["device"]  # under torchrun each rank picks its own
         result = featviz.atlas(
             _load(args.model),
             args.layer,
             channels,
             args.output,
-            steps=args.steps,
-            size=args.size,
-            batch_size=args.batch_size,
             seed=args.seed,
+            batch_size=args.batch_size,
             examples=args.examples,
             top_k=args.top_k,
             overwrite=args.overwrite,
-            progress=not args.quiet,
-            **({"device": args.device} if args.device else {}),
+            **options,
         )
     except KeyboardInterrupt:
         print(
@@ -120,6 +116,39 @@ def _layers(args: argparse.Namespace) -> int:
         table = type(table)(info for info in table if args.filter in info.layer)
     print(table)
     return 0
+
+
+def _render_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The render settings shared by ``render`` and ``atlas``."""
+    return {
+        "steps": args.steps,
+        "size": args.size,
+        "param": args.param,
+        "transforms": args.transforms,
+        "lr": args.lr,
+        "precision": args.precision,
+        "compile": args.compile,
+        "device": args.device,
+        "progress": not args.quiet,
+    }
+
+
+def _add_render_options(parser: argparse.ArgumentParser, batch_help: str) -> None:
+    parser.add_argument("--steps", type=int, default=256, help="optimization steps (default 256)")
+    parser.add_argument("--size", type=_size, help="image size N or HxW (default: model input)")
+    parser.add_argument(
+        "--param", default="fft", help="parameterization: fft (default), fft_rgb, pixel, pixel_rgb"
+    )
+    parser.add_argument("--transforms", default="standard", help="standard (default) or none")
+    parser.add_argument("--lr", type=float, default=0.05, help="Adam learning rate (default 0.05)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--batch-size", type=int, help=batch_help)
+    parser.add_argument("--precision", default="auto", help="auto (bf16 on CUDA), fp32 or bf16")
+    parser.add_argument("--compile", action="store_true", help="run the model via torch.compile")
+    parser.add_argument(
+        "--device", help="cpu, cuda, cuda:1, ... (default: cpu; under torchrun: one device per rank)"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
 def _size(text: str) -> int | tuple[int, int]:
@@ -160,16 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render.add_argument("--channels", help="with one layer target: channels such as 0:8 or 3,7,9")
     render.add_argument("--batch", type=int, help="images per single target (each its own seed)")
-    render.add_argument("--steps", type=int, default=256, help="optimization steps (default 256)")
-    render.add_argument("--size", type=_size, help="image size N or HxW (default: model input)")
-    render.add_argument(
-        "--param", default="fft", help="parameterization: fft (default), fft_rgb, pixel, pixel_rgb"
-    )
-    render.add_argument("--transforms", default="standard", help="standard (default) or none")
-    render.add_argument("--lr", type=float, default=0.05, help="Adam learning rate (default 0.05)")
-    render.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    render.add_argument("--device", help="cpu, cuda, cuda:1, ... (default cpu)")
-    render.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_render_options(render, "most images per pass; longer target lists render in chunks")
     render.set_defaults(run=_render)
 
     atlas = commands.add_parser(
@@ -182,15 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     atlas.add_argument("layer", help="dotted module path, e.g. blocks.4")
     atlas.add_argument("-o", "--output", default="atlas", help="output folder (default atlas)")
     atlas.add_argument("--channels", help="channels such as 0:64 or 3,7,9 (default: all)")
-    atlas.add_argument("--steps", type=int, default=256, help="optimization steps (default 256)")
-    atlas.add_argument("--size", type=_size, help="image size N or HxW (default: model input)")
-    atlas.add_argument("--batch-size", type=int, help="channels per batch (default 4 CPU, 64 GPU)")
-    atlas.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    _add_render_options(atlas, "channels per batch (default 4 on CPU, 64 on CUDA)")
     atlas.add_argument("--examples", help="folder of your images: show top exemplars per channel")
     atlas.add_argument("--top-k", type=int, default=4, help="exemplars per channel (default 4)")
     atlas.add_argument("--overwrite", action="store_true", help="start over if settings changed")
-    atlas.add_argument("--device", help="cpu, cuda, ... (under torchrun: one device per rank)")
-    atlas.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     atlas.set_defaults(run=_atlas)
 
     layers = commands.add_parser("layers", help="list a model's addressable layers")

@@ -18,6 +18,7 @@ or sharding.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import time
@@ -175,7 +176,7 @@ def _build(
         "steps": steps,
         "size": list(size) if isinstance(size, tuple) else size,
         "seed": seed,
-        "render": {k: repr(v) for k, v in sorted(render_kwargs.items())},
+        "render": _non_default(render_kwargs),
     }
     done = _load_progress(out, settings, overwrite)
     mine = wanted[rank::world]
@@ -241,6 +242,17 @@ def _build(
     for partial in out.glob("manifest.rank*.json"):
         partial.unlink()
     return AtlasResult(out, manifest, grid, page)
+
+
+def _non_default(render_kwargs: dict[str, Any]) -> dict[str, str]:
+    """The render options that differ from render()'s defaults, as text (for the manifest), so
+    that spelling a default out (as the CLI does) does not count as a changed setting."""
+    defaults = {name: parameter.default for name, parameter in inspect.signature(render).parameters.items()}
+    return {
+        k: repr(v)
+        for k, v in sorted(render_kwargs.items())
+        if k not in defaults or defaults[k] is inspect.Parameter.empty or v != defaults[k]
+    }
 
 
 def _distributed(device: torch.device | str | None) -> tuple[int, int, torch.device, bool]:

@@ -268,3 +268,30 @@ def test_gallery_renders_every_thumbnail_in_headless_chromium(tiny, tmp_path) ->
     )
     with Image.open(shot) as image:
         assert np.unique(np.array(image.convert("L"))).size > 10  # pictures, not a blank page
+
+
+def test_cli_spelling_out_defaults_resumes_a_python_atlas(tiny, tmp_path) -> None:
+    model = tmp_path / "tiny.pt"
+    torch.save(tiny, model)
+    out = tmp_path / "same"
+    featviz.atlas(torch.load(model, weights_only=False), "conv3", range(2), out, **FAST)
+    before = (out / "channels/0000.png").stat().st_mtime_ns
+    code = main(
+        [
+            "atlas",
+            str(model),
+            "conv3",
+            "--channels",
+            "0:3",
+            "-o",
+            str(out),
+            "--steps",
+            "3",
+            "--size",
+            "32",
+            "-q",
+        ]
+    )
+    assert code == 0
+    assert (out / "channels/0000.png").stat().st_mtime_ns == before  # resumed, not redone
+    assert len(list((out / "channels").iterdir())) == 3

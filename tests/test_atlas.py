@@ -134,27 +134,17 @@ def test_bad_layer_and_channels(tiny, tmp_path) -> None:
         featviz.atlas(tiny, "conv3", [3, 16], tmp_path, **FAST)
 
 
+def _cli_atlas(model: Path, out: Path, channels: str, steps: int) -> int:
+    args = ["atlas", str(model), "conv3", "--channels", channels, "-o", str(out)]
+    return main([*args, "--steps", str(steps), "--size", "32", "-q"])
+
+
 def test_cli_atlas(tiny, tmp_path, capsys) -> None:
     model = tmp_path / "tiny.pt"
     torch.save(tiny, model)
     out = tmp_path / "cli"
-    code = main(
-        [
-            "atlas",
-            str(model),
-            "conv3",
-            "--channels",
-            "0:3",
-            "-o",
-            str(out),
-            "--steps",
-            "2",
-            "--size",
-            "32",
-            "-q",
-        ]
-    )
-    assert code == 0 and "open" in capsys.readouterr().out
+    assert _cli_atlas(model, out, "0:3", steps=2) == 0
+    assert "open" in capsys.readouterr().out
     assert (out / "index.html").exists() and len(list((out / "channels").iterdir())) == 3
 
 
@@ -276,22 +266,6 @@ def test_cli_spelling_out_defaults_resumes_a_python_atlas(tiny, tmp_path) -> Non
     out = tmp_path / "same"
     featviz.atlas(torch.load(model, weights_only=False), "conv3", range(2), out, **FAST)
     before = (out / "channels/0000.png").stat().st_mtime_ns
-    code = main(
-        [
-            "atlas",
-            str(model),
-            "conv3",
-            "--channels",
-            "0:3",
-            "-o",
-            str(out),
-            "--steps",
-            "3",
-            "--size",
-            "32",
-            "-q",
-        ]
-    )
-    assert code == 0
+    assert _cli_atlas(model, out, "0:3", steps=3) == 0
     assert (out / "channels/0000.png").stat().st_mtime_ns == before  # resumed, not redone
     assert len(list((out / "channels").iterdir())) == 3

@@ -33,7 +33,7 @@ from torch import nn
 
 from featviz import io, rng
 from featviz.errors import InvalidArgumentError
-from featviz.hooks import Recorder, guarded
+from featviz.hooks import Recorder, guarded, model_device
 from featviz.objectives import as_objective
 from featviz.preprocess import resolve_preprocess
 from featviz.targets import INPUT, OUTPUT, Target
@@ -115,7 +115,7 @@ def unit_response(
     """The target's score (e.g. a channel's mean activation) for each image, no transforms."""
     objective = as_objective(target)
     pre = resolve_preprocess(model, preprocess)
-    device = next(iter(model.parameters())).device
+    device = model_device(model)
     normalize = pre.module(device)
     size = pre.input_size or (images.shape[-2], images.shape[-1])
     scores = []
@@ -180,7 +180,7 @@ def _probabilities(model: nn.Module, images: torch.Tensor, preprocess: object = 
 def unit_response_all(model: nn.Module, images: torch.Tensor, preprocess: object = None) -> torch.Tensor:
     """The model's full output (e.g. logits) for each image, ``(N, classes)``."""
     pre = resolve_preprocess(model, preprocess)
-    device = next(iter(model.parameters())).device
+    device = model_device(model)
     size = pre.input_size or (images.shape[-2], images.shape[-1])
     with guarded(model), Recorder(model, {OUTPUT}) as recorder, torch.no_grad():
         return recorder.run(pre.module(device)(resize(images.to(device), size)))[OUTPUT].float().cpu()
@@ -254,7 +254,7 @@ def natural_spectrum_band(size: int = 224) -> dict[str, tuple[float, float]]:
 def _features(judge: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """Pooled penultimate features (timm's ``forward_features`` when available)."""
     pre = resolve_preprocess(judge)
-    device = next(iter(judge.parameters())).device
+    device = model_device(judge)
     size = pre.input_size or (images.shape[-2], images.shape[-1])
     x = pre.module(device)(resize(quantize(images).to(device), size))
     with guarded(judge), torch.no_grad():

@@ -226,7 +226,7 @@ def _build(
         torch.distributed.barrier()
     if rank != 0:
         return AtlasResult(out, _manifest_dict(settings, [done[c] for c in sorted(done)]), None, None)
-    entries = _gather(out, settings)
+    entries = _load_progress(out, settings, overwrite=False)  # every rank's finished channels
     finished = [entries[c] for c in wanted if c in entries]
     if examples is not None:
         from featviz.exemplars import attach_exemplars
@@ -317,11 +317,6 @@ def _load_progress(out: Path, settings: dict[str, Any], overwrite: bool) -> dict
             )
         done.update({int(e["channel"]): e for e in manifest.get("channels", [])})
     return done
-
-
-def _gather(out: Path, settings: dict[str, Any]) -> dict[int, dict[str, Any]]:
-    """All finished channels from every rank's manifest (rank 0, after the barrier)."""
-    return _load_progress(out, settings, overwrite=False)
 
 
 def _write_grid(out: Path, entries: list[dict[str, Any]]) -> Path | None:

@@ -37,6 +37,8 @@ _LAZY = {
     "Preprocess": "featviz.preprocess",
     "atlas": "featviz.neuron_atlas",
     "AtlasResult": "featviz.neuron_atlas",
+    "caricature": "featviz.seeded",
+    "accentuate": "featviz.seeded",
 }
 _SUBMODULES = {
     "metrics",
@@ -57,6 +59,8 @@ _SUBMODULES = {
     "errors",
     "result",
     "cli",
+    "redirect",
+    "seeded",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,6 +70,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from featviz.neuron_atlas import AtlasResult, atlas  # noqa: F401
     from featviz.preprocess import Preprocess  # noqa: F401
     from featviz.result import RenderResult  # noqa: F401
+    from featviz.seeded import accentuate, caricature  # noqa: F401
     from featviz.zoo import load_model  # noqa: F401
 
 
@@ -84,6 +89,8 @@ __all__ = [
     "RenderResult",
     "atlas",
     "AtlasResult",
+    "caricature",
+    "accentuate",
     "layers",
     "LayerInfo",
     "load_model",

@@ -128,6 +128,8 @@ def _render_options(args: argparse.Namespace) -> dict[str, Any]:
         "lr": args.lr,
         "precision": args.precision,
         "compile": args.compile,
+        "redirect_relu": args.redirect_relu,
+        "alpha": args.alpha,
         "device": args.device,
         "progress": not args.quiet,
     }
@@ -137,14 +139,29 @@ def _add_render_options(parser: argparse.ArgumentParser, batch_help: str) -> Non
     parser.add_argument("--steps", type=int, default=256, help="optimization steps (default 256)")
     parser.add_argument("--size", type=_size, help="image size N or HxW (default: model input)")
     parser.add_argument(
-        "--param", default="fft", help="parameterization: fft (default), fft_rgb, pixel, pixel_rgb"
+        "--param",
+        default="fft",
+        help="parameterization: fft (default), fft_rgb, pixel, pixel_rgb, maco, laplacian, cppn",
     )
-    parser.add_argument("--transforms", default="standard", help="standard (default) or none")
-    parser.add_argument("--lr", type=float, default=0.05, help="Adam learning rate (default 0.05)")
+    parser.add_argument(
+        "--transforms",
+        default="auto",
+        help="auto (default: multicrop for --param maco, else standard), standard, multicrop or none",
+    )
+    parser.add_argument(
+        "--lr", type=float, help="Adam learning rate (default: the parameterization's; 0.05 for fft)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--batch-size", type=int, help=batch_help)
     parser.add_argument("--precision", default="auto", help="auto (bf16 on CUDA), fp32 or bf16")
     parser.add_argument("--compile", action="store_true", help="run the model via torch.compile")
+    parser.add_argument("--alpha", action="store_true", help="learn transparency too (RGBA PNGs)")
+    parser.add_argument(
+        "--no-redirect-relu",
+        dest="redirect_relu",
+        action="store_false",
+        help="turn off ReLU gradient redirection in the first 32 steps",
+    )
     parser.add_argument(
         "--device", help="cpu, cuda, cuda:1, ... (default: cpu; under torchrun: one device per rank)"
     )

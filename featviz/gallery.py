@@ -28,6 +28,8 @@ _PAGE = """<!DOCTYPE html>
   .tile {{ background: #fff; border: 1px solid #ddd; border-radius: 4px; padding: 4px;
            cursor: zoom-in; }}
   .tile img.vis {{ width: 100%; display: block; image-rendering: auto; }}
+  /* transparent (RGBA) renders show over a checkerboard */
+  img.vis, #overlay > img {{ background: repeating-conic-gradient(#bbb 0 25%, #eee 0 50%) 0 0 / 16px 16px; }}
   .tile .meta {{ display: flex; justify-content: space-between; font-size: 12px; padding: 2px; }}
   .ex {{ display: flex; gap: 2px; }} .ex img {{ width: 25%; display: block; }}
   #overlay {{ position: fixed; inset: 0; background: rgba(0,0,0,.85); display: none;

@@ -29,10 +29,12 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:
-    """One ``(3, H, W)`` image in [0, 1] → a PIL RGB image."""
-    if image.dim() != 3 or image.shape[0] != 3:
-        raise InvalidArgumentError(f"expected one (3, H, W) image, got shape {tuple(image.shape)}")
-    return Image.fromarray(to_uint8(image).numpy(), mode="RGB")
+    """One ``(3, H, W)`` (RGB) or ``(4, H, W)`` (RGBA) image in [0, 1] → a PIL image."""
+    if image.dim() != 3 or image.shape[0] not in (3, 4):
+        raise InvalidArgumentError(
+            f"expected one (3, H, W) or (4, H, W) image, got shape {tuple(image.shape)}"
+        )
+    return Image.fromarray(to_uint8(image).numpy(), mode="RGB" if image.shape[0] == 3 else "RGBA")
 
 
 def grid(
@@ -102,6 +104,18 @@ def save_image(image: Image.Image, path: str | os.PathLike[str]) -> Path:
     return path
 
 
+def _over_checkerboard(image: torch.Tensor, square: int = 8) -> torch.Tensor:
+    """An RGBA ``(4, H, W)`` image composited over a grey checkerboard; RGB passes through."""
+    if image.shape[0] != 4:
+        return image
+    height, width = image.shape[-2:]
+    ys = torch.arange(height)[:, None] // square
+    xs = torch.arange(width)[None, :] // square
+    board = 0.73 + 0.2 * ((ys + xs) % 2).float()
+    alpha = image[3:4].float()
+    return image[:3].float() * alpha + board * (1 - alpha)
+
+
 def labelled_grid(
     images: torch.Tensor, labels: list[str], ncol: int | None = None, padding: int = 4
 ) -> Image.Image:
@@ -123,7 +137,7 @@ def labelled_grid(
     for index in range(count):
         row, col = divmod(index, ncol)
         left, top = padding + col * cell_w, padding + row * cell_h
-        canvas.paste(to_pil(images[index]), (left, top))
+        canvas.paste(to_pil(_over_checkerboard(images[index])), (left, top))
         draw.text((left + 2, top + height + 1), labels[index], fill=(0, 0, 0))
     return canvas
 
@@ -134,3 +148,60 @@ def write_text(text: str, path: str | os.PathLike[str]) -> Path:
     with _atomic(path, binary=False) as handle:
         handle.write(text)
     return path
+
+
+def load_images(images: object, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """A user's image(s) → ``(B, 3, H, W)`` float in [0, 1], resized to cover ``size`` and
+    center-cropped to it when given.
+
+    Accepts a file path, a PIL image, a ``(3, H, W)`` / ``(B, 3, H, W)`` tensor in [0, 1]
+    (or uint8 in [0, 255]), or a list of any of these.
+
+    Raises:
+        InvalidArgumentError: a missing file, an unreadable image, or a tensor of another shape.
+    """
+    import torch.nn.functional as F
+
+    if isinstance(images, (list, tuple)):
+        if not images:
+            raise InvalidArgumentError("expected at least one image, got an empty list")
+        return torch.cat([load_images(item, size) for item in images])
+    if isinstance(images, (str, os.PathLike)):
+        path = Path(images)
+        if not path.is_file():
+            raise InvalidArgumentError(f"image file {str(path)!r} does not exist")
+        try:
+            with Image.open(path) as opened:
+                images = opened.convert("RGB")
+        except OSError as error:
+            raise InvalidArgumentError(f"cannot read {str(path)!r} as an image: {error}") from error
+    if isinstance(images, Image.Image):
+        import numpy as np
+
+        array = np.asarray(images.convert("RGB"), dtype=np.float32) / 255
+        images = torch.from_numpy(array.copy()).permute(2, 0, 1)
+    if not isinstance(images, torch.Tensor):
+        raise InvalidArgumentError(
+            f"expected an image path, a PIL image or a tensor, got {type(images).__name__}"
+        )
+    x = images.detach().cpu()
+    x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
+    if x.dim() == 3:
+        x = x[None]
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise InvalidArgumentError(
+            f"expected an RGB image tensor (3, H, W) or (B, 3, H, W), got shape {tuple(images.shape)}"
+        )
+    if x.min() < 0 or x.max() > 1:
+        raise InvalidArgumentError(
+            f"image values must be in [0, 1] (or uint8), got {float(x.min()):.3g}..{float(x.max()):.3g}"
+        )
+    if size is None or tuple(x.shape[-2:]) == tuple(size):
+        return x
+    height, width = size
+    h, w = x.shape[-2:]
+    factor = max(height / h, width / w)
+    new = (max(height, round(h * factor)), max(width, round(w * factor)))
+    x = F.interpolate(x, size=new, mode="bilinear", align_corners=False, antialias=factor < 1).clamp(0, 1)
+    top, left = (new[0] - height) // 2, (new[1] - width) // 2
+    return x[..., top : top + height, left : left + width]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -21,9 +22,11 @@ from tqdm.auto import tqdm
 from featviz import rng
 from featviz.errors import InvalidArgumentError, NonFiniteError
 from featviz.hooks import Recorder, guarded, model_device
+from featviz.io import load_images
 from featviz.objectives import Objective, as_objective, from_targets
-from featviz.param import ImageParam, make_param, normalize_size
+from featviz.param import PARAMS, ImageParam, MacoImage, composite, default_lr, make_param, normalize_size
 from featviz.preprocess import resolve_preprocess
+from featviz.redirect import RedirectedReLU
 from featviz.result import RenderResult
 from featviz.targets import INPUT, Target, parse_target
 from featviz.transforms import Transform, Transforms, make_transforms, resize
@@ -31,6 +34,10 @@ from featviz.zoo import resolve_model
 
 DEFAULT_STEPS = 256
 DEFAULT_LR = 0.05
+# With alpha=True, full opacity costs this share of the score (see AlphaImage).
+ALPHA_PENALTY = 0.3
+# redirect_relu=True redirects ReLU gradients for this many first steps (see featviz.redirect).
+DEFAULT_REDIRECT_STEPS = 32
 # Transform parameters are drawn this many steps at a time (one call per image per block).
 _SAMPLE_BLOCK = 256
 # Images per chunk on CPU. A bare forward+backward of Lite0 at 224 px on 2 cores, image-steps/s
@@ -51,9 +58,9 @@ def render(
     steps: int = DEFAULT_STEPS,
     size: int | tuple[int, int] | None = None,
     param: str | ImageParam = "fft",
-    transforms: str | Sequence[Transform | Callable[[torch.Tensor], torch.Tensor]] | None = "standard",
+    transforms: str | Sequence[Transform | Callable[[torch.Tensor], torch.Tensor]] | None = "auto",
     preprocess: object = None,
-    lr: float = DEFAULT_LR,
+    lr: float | None = None,
     optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer] | None = None,
     seed: int | Sequence[int] = 0,
     thresholds: Iterable[int] = (),
@@ -62,6 +69,9 @@ def render(
     precision: str = "auto",
     channels_last: bool | None = None,
     compile: bool = False,
+    redirect_relu: bool | int = True,
+    init: object = None,
+    alpha: bool = False,
     progress: bool = True,
 ) -> RenderResult:
     """Optimize images that maximize a unit of ``model``.
@@ -87,10 +97,13 @@ def render(
             The image is resized to the model's input size before the forward pass.
         param: ``"fft"`` (default), ``"fft_rgb"``, ``"pixel"``, ``"pixel_rgb"``, or an
             :class:`~featviz.param.ImageParam` instance.
-        transforms: ``"standard"`` (default), ``"none"``, or a list of transforms / callables.
+        transforms: ``"auto"`` (default: ``"multicrop"`` for ``param="maco"``, else
+            ``"standard"``), ``"standard"``, ``"multicrop"``, ``"none"``, or a list of transforms /
+            callables (see :mod:`featviz.transforms`).
         preprocess: the model's input normalization (see :mod:`featviz.preprocess`); default:
             from the model's metadata, else ImageNet mean/std.
-        lr: Adam learning rate.
+        lr: Adam learning rate (default: the parameterization's, 0.05 for ``"fft"``; see
+            ``ImageParam.default_lr``).
         optimizer: ``params -> torch.optim.Optimizer`` to use instead of Adam(lr).
         seed: an int, or one int per image; the same seed on the same device gives the same
             image, whatever else is in the batch and however the targets are chunked.
@@ -106,6 +119,18 @@ def render(
         channels_last: feed the model channels-last images (default: on CUDA only).
         compile: run the model through ``torch.compile``. The compiled graph cannot stop
             early, so the whole model runs; worth it on GPUs for long renders.
+        redirect_relu: for the first steps, let gradient through ``nn.ReLU``/``nn.ReLU6``
+            modules that are off for the whole image, so deep units do not stay grey (Lucid's
+            gradient redirection; :mod:`featviz.redirect`). ``True`` = the first
+            32 steps, an int = that many steps, ``False``/``0`` = never. The model is not modified.
+        init: start from an image instead of noise: a file path, PIL image or ``(3, H, W)`` /
+            ``(B, 3, H, W)`` tensor in [0, 1] (one image for all, or one per image); resized
+            and center-cropped to ``size``. ``"fft"`` and ``"pixel"`` reproduce it exactly,
+            ``"maco"`` keeps its phase only.
+        alpha: also learn an opacity channel (:class:`~featviz.param.AlphaImage`): every step
+            composites the image over a random background colour, and opacity costs
+            ``ALPHA_PENALTY`` of the score, so what the unit does not need turns transparent.
+            ``result.images`` are then ``(B, 4, H, W)`` RGBA; scores are measured over grey.
         progress: show a tqdm progress bar.
 
     Returns:
@@ -122,8 +147,15 @@ def render(
     """
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
         raise InvalidArgumentError(f"steps must be a non-negative int, got {steps!r}")
+    if lr is None:
+        lr = default_lr(param) if isinstance(param, ImageParam) or param in PARAMS else DEFAULT_LR
     if not isinstance(lr, (int, float)) or lr <= 0:
         raise InvalidArgumentError(f"lr must be a positive number, got {lr!r}")
+    if not isinstance(redirect_relu, (bool, int)) or redirect_relu < 0:
+        raise InvalidArgumentError(
+            f"redirect_relu must be True, False or a number of steps, got {redirect_relu!r}"
+        )
+    redirect_steps = DEFAULT_REDIRECT_STEPS if redirect_relu is True else int(redirect_relu)
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise InvalidArgumentError(f"batch_size must be a positive int or None, got {batch_size!r}")
     model_name = model if isinstance(model, str) else type(model).__name__
@@ -138,6 +170,12 @@ def render(
     n_images = len(labels)
     pre = resolve_preprocess(model, preprocess)
     image_size = normalize_size(size) if size is not None else (pre.input_size or (224, 224))
+    init_images = None if init is None else load_images(init, image_size)
+    if init_images is not None and len(init_images) not in (1, n_images):
+        raise InvalidArgumentError(
+            f"init has {len(init_images)} images but the render makes {n_images}; give one image "
+            "for all of them or one per image"
+        )
     job = _Job(
         model=model,
         device=device,
@@ -145,13 +183,15 @@ def render(
         image_size=image_size,
         model_size=pre.input_size or image_size,
         param=param,
-        pipeline=make_transforms(transforms).to(device),
+        pipeline=make_transforms(_auto_transforms(transforms, param)).to(device),
         normalize=pre.module(device),
         make_optimizer=optimizer or (lambda params: torch.optim.Adam(params, lr=lr)),
         keep={int(t) for t in thresholds if 0 < int(t) <= steps},
         bf16=_use_bf16(precision, device),
         channels_last=device.type == "cuda" if channels_last is None else bool(channels_last),
         compile=bool(compile),
+        redirect_steps=min(redirect_steps, steps),
+        alpha=bool(alpha),
     )
     settings: dict[str, object] = {
         "model": model_name,
@@ -162,14 +202,21 @@ def render(
         "model_input_size": list(job.model_size),
         "lr": lr,
         "param": param if isinstance(param, str) else repr(param),
-        "transforms": transforms if isinstance(transforms, str) or transforms is None else repr(job.pipeline),
+        "transforms": (
+            _auto_transforms(transforms, param)
+            if isinstance(transforms, str) or transforms is None
+            else repr(job.pipeline)
+        ),
         "preprocess": pre.describe(),
         "seed": seed if isinstance(seed, int) else list(seed),
+        "init": None if init is None else (str(init) if isinstance(init, (str, os.PathLike)) else "image"),
         "optimizer": "Adam" if optimizer is None else repr(optimizer),
         "device": str(device),
         "precision": "bf16" if job.bf16 else "fp32",
         "channels_last": job.channels_last,
         "compile": job.compile,
+        "redirect_relu": job.redirect_steps,
+        "alpha": job.alpha,
     }
     seeds = rng.image_seeds(seed, n_images)
     splittable = targets is not None and not isinstance(param, ImageParam)
@@ -192,6 +239,7 @@ def render(
                     labels[chunk],
                     rng.ImageSeeds(seeds[chunk]),
                     bar,
+                    init=_chunk_of(init_images, chunk),
                 )
             except torch.OutOfMemoryError as error:
                 if not splittable or stop - start == 1:
@@ -230,6 +278,25 @@ class _Job:
     bf16: bool
     channels_last: bool
     compile: bool
+    redirect_steps: int = 0
+    alpha: bool = False
+
+
+def _chunk_of(images: torch.Tensor | None, chunk: slice) -> torch.Tensor | None:
+    """The init images of a chunk: its own slice, or the one image shared by all."""
+    if images is None or len(images) == 1:
+        return images
+    return images[chunk]
+
+
+TransformsArg = str | Sequence[Transform | Callable[[torch.Tensor], torch.Tensor]] | None
+
+
+def _auto_transforms(transforms: TransformsArg, param: object) -> TransformsArg:
+    """``"auto"``: the transforms the parameterization was designed with."""
+    if transforms != "auto":
+        return transforms
+    return "multicrop" if param == "maco" or isinstance(param, MacoImage) else "standard"
 
 
 def _use_bf16(precision: str, device: torch.device) -> bool:
@@ -241,11 +308,18 @@ def _use_bf16(precision: str, device: torch.device) -> bool:
 
 
 def _run_chunk(
-    job: _Job, objective: Objective, labels: list[str], seeds: rng.ImageSeeds, bar: tqdm
+    job: _Job,
+    objective: Objective,
+    labels: list[str],
+    seeds: rng.ImageSeeds,
+    bar: tqdm,
+    init: torch.Tensor | None = None,
 ) -> RenderResult:
     """Optimize one batch of images; the model is guarded and hooked for this chunk only."""
     n_images = len(labels)
-    image = make_param(job.param, job.image_size, n_images, seeds).to(job.device)
+    image = make_param(job.param, job.image_size, n_images, seeds, alpha=job.alpha).to(job.device)
+    if init is not None:
+        image.set_image(init.expand(n_images, -1, -1, -1).to(job.device))
     model = job.model
     with guarded(model), Recorder(model, objective.layers, stop_early=not job.compile) as recorder:
         if job.compile:
@@ -265,7 +339,8 @@ def _run_chunk(
         def evaluate(check: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
             with torch.no_grad():
                 images = image()
-                acts = forward(images, resize(images, job.model_size))
+                flat = composite(images, 0.5)
+                acts = forward(flat, resize(flat, job.model_size))
                 if check:
                     objective.validate({k: tuple(v.shape[1:]) for k, v in acts.items()})
                 return images, objective(acts)
@@ -279,19 +354,34 @@ def _run_chunk(
         history: list[torch.Tensor] = []
         snapshots: dict[int, torch.Tensor] = {}
         skipped = torch.zeros(n_images, dtype=torch.long, device=job.device)
+        attribution = torch.zeros(n_images, 1, *job.image_size, device=job.device)
         interrupted = False
+        redirect = RedirectedReLU(model)
         start = time.perf_counter()
         try:
             for step in range(job.steps):
+                if step == 0 and job.redirect_steps:
+                    redirect.__enter__()
+                if step == job.redirect_steps:
+                    redirect.__exit__()
                 if step % _SAMPLE_BLOCK == 0:
-                    block = _to_device(
-                        job.pipeline.sample(seeds, min(_SAMPLE_BLOCK, job.steps - step)), job.device
-                    )
+                    count = min(_SAMPLE_BLOCK, job.steps - step)
+                    block = _to_device(job.pipeline.sample(seeds, count), job.device)
+                    if job.alpha:
+                        backgrounds = _to_device(_background_colours(seeds, step, count), job.device)
                 opt.zero_grad(set_to_none=True)
                 images = image()
-                acts = forward(images, job.pipeline(images, block[step % _SAMPLE_BLOCK], job.model_size))
-                scores = objective(acts)
-                (-scores.sum()).backward()
+                images.retain_grad()
+                flat = images if not job.alpha else composite(images, backgrounds[step % _SAMPLE_BLOCK])
+                acts = forward(flat, job.pipeline(flat, block[step % _SAMPLE_BLOCK], job.model_size))
+                scores = _score_views(objective, acts, job.pipeline.views, n_images)
+                total = scores
+                if job.alpha:
+                    opacity = images[:, 3].flatten(1).mean(1)
+                    total = scores - ALPHA_PENALTY * opacity * scores.detach().abs().clamp(min=1e-3)
+                (-total.sum()).backward()
+                if images.grad is not None:
+                    attribution += images.grad.detach().abs().sum(1, keepdim=True).nan_to_num(0.0, 0.0, 0.0)
                 skipped += _drop_nonfinite(image, scores)
                 opt.step()
                 history.append(scores.detach())
@@ -301,6 +391,8 @@ def _run_chunk(
                     bar.set_postfix(score=f"{scores.detach().mean().item():.3g}")
         except KeyboardInterrupt:
             interrupted = True
+        finally:
+            redirect.__exit__()
         seconds = time.perf_counter() - start
         final_images, final_scores = evaluate()
 
@@ -319,7 +411,36 @@ def _run_chunk(
         interrupted=interrupted,
         skipped_steps=skipped,
         seconds=seconds,
+        attribution=_normalized(attribution).cpu(),
     )
+
+
+def _normalized(attribution: torch.Tensor) -> torch.Tensor:
+    """Each image's accumulated gradient magnitude scaled to [0, 1] by its own maximum."""
+    peak = attribution.flatten(1).amax(1).clamp(min=1e-12).view(-1, 1, 1, 1)
+    return attribution / peak
+
+
+def _score_views(
+    objective: Objective, acts: dict[str, torch.Tensor], views: int, n_images: int
+) -> torch.Tensor:
+    """Each image's score averaged over its transformed views (rows are view-major)."""
+    if views == 1:
+        return objective(acts)
+    total = objective({k: v if k == INPUT else v[:n_images] for k, v in acts.items()})
+    for view in range(1, views):
+        rows = slice(view * n_images, (view + 1) * n_images)
+        total = total + objective({k: v if k == INPUT else v[rows] for k, v in acts.items()})
+    return total / views
+
+
+def _background_colours(seeds: rng.ImageSeeds, first: int, count: int) -> torch.Tensor:
+    """Random background colours ``(count, B, 3, 1, 1)`` for steps ``first..``, per image seeded."""
+    colours = []
+    for seed in seeds:
+        gen = rng.generator(rng.image_seed(seed, first), rng.BACKGROUNDS)
+        colours.append(torch.rand(count, 3, 1, 1, generator=gen))
+    return torch.stack(colours, dim=1)
 
 
 def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -355,7 +476,13 @@ def _merge(parts: list[RenderResult], settings: dict[str, object]) -> RenderResu
         interrupted=any(part.interrupted for part in parts),
         skipped_steps=torch.cat(skipped) if skipped else None,
         seconds=sum(part.seconds for part in parts),
+        attribution=_merged_attribution(parts),
     )
+
+
+def _merged_attribution(parts: list[RenderResult]) -> torch.Tensor | None:
+    maps = [part.attribution for part in parts if part.attribution is not None]
+    return torch.cat(maps) if len(maps) == len(parts) else None
 
 
 def _default_batch_size(job: _Job, targets: list[Target], labels: list[str], seeds: rng.ImageSeeds) -> int:

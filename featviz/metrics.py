@@ -35,6 +35,7 @@ from featviz import io, rng
 from featviz.errors import InvalidArgumentError
 from featviz.hooks import Recorder, guarded, model_device
 from featviz.objectives import as_objective
+from featviz.param import composite
 from featviz.preprocess import resolve_preprocess
 from featviz.targets import INPUT, OUTPUT, Target
 from featviz.transforms import Jitter, RandomRotate, RandomScale, Transforms, resize
@@ -101,7 +102,10 @@ def class_photos(label: int, size: int = 224) -> torch.Tensor:
 
 
 def quantize(images: torch.Tensor) -> torch.Tensor:
-    """Round to 8 bits, as a saved PNG would."""
+    """Round to 8 bits, as a saved PNG would. RGBA renders (``alpha=True``) are first composited
+    over mid-grey, so every metric scores what a viewer sees on a neutral background."""
+    if images.dim() == 4 and images.shape[1] == 4:
+        images = composite(images.float(), 0.5)
     return io.to_uint8(images).movedim(-1, -3).float() / 255
 
 

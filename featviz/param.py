@@ -7,6 +7,10 @@ ascent finds (Olah et al. 2017, Distill, "Preconditioning and Parameterization")
 - :class:`PixelImage` — one parameter per pixel and channel.
 - :class:`FourierImage` — the image's 2-D Fourier spectrum, scaled by ``1/f**decay_power`` so
   that every frequency learns at a rate matched to natural images' spectrum (the default).
+- :class:`LaplacianImage` — a Laplacian pyramid of pixel grids; :class:`CPPNImage` — a
+  coordinate MLP; :class:`AlphaImage` — any of these plus a learned opacity channel.
+- :class:`MacoImage` — only the Fourier *phase* is optimized; the magnitude is fixed to that of
+  natural photos (MACO, Fel et al. 2023), so the image keeps a natural spectrum whatever the unit.
 
 Both optionally express colour in a decorrelated basis (``decorrelate=True``, ImageNet colour
 statistics) and map to [0, 1] with a sigmoid.
@@ -20,19 +24,28 @@ Example:
 from __future__ import annotations
 
 import abc
+import functools
+import math
 from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from featviz import rng
 from featviz.errors import InvalidArgumentError
+from featviz.io import load_images
 
 # Square root of the colour covariance of ImageNet pixels (RGB, columns are the decorrelated
 # axes), as published with Lucid (Olah et al. 2017). Multiplying decorrelated values by it gives
 # colours whose channels correlate the way natural images' do.
 _COLOR_CORRELATION_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
 _COLOR_CORRELATION = _COLOR_CORRELATION_SQRT / _COLOR_CORRELATION_SQRT.norm(dim=0).max()
+# Pixels are kept this far from 0 and 1 when an image is turned back into parameters (logit).
+_LOGIT_EPS = 0.01
 
 
 def normalize_size(size: int | Sequence[int]) -> tuple[int, int]:
@@ -57,6 +70,8 @@ class ImageParam(nn.Module, abc.ABC):
     """
 
     color: torch.Tensor
+    #: The Adam learning rate render() uses for this parameterization unless told otherwise.
+    default_lr: float = 0.05
 
     def __init__(self, size: int | Sequence[int], batch: int, decorrelate: bool) -> None:
         super().__init__()
@@ -70,6 +85,20 @@ class ImageParam(nn.Module, abc.ABC):
     @abc.abstractmethod
     def raw(self) -> torch.Tensor:
         """Unbounded image values ``(B, 3, H, W)`` before colour mixing and the sigmoid."""
+
+    def set_image(self, images: torch.Tensor) -> None:
+        """Set the parameters so that :meth:`forward` reproduces ``images`` (``(B, 3, H, W)`` in
+        [0, 1], this parameterization's size), as far as the parameterization can."""
+        raise InvalidArgumentError(
+            f"{type(self).__name__} cannot start from an image (init=); use 'fft', 'pixel' or 'maco'"
+        )
+
+    def _target_raw(self, images: torch.Tensor) -> torch.Tensor:
+        """The :meth:`raw` values whose colour mixing and sigmoid give ``images``."""
+        logits = torch.logit(images.float().clamp(_LOGIT_EPS, 1 - _LOGIT_EPS))
+        if not self.decorrelate:
+            return logits
+        return torch.einsum("ij,bjhw->bihw", torch.linalg.inv(self.color), logits)
 
     def forward(self) -> torch.Tensor:
         """The images, ``(B, 3, H, W)`` in [0, 1]."""
@@ -112,6 +141,10 @@ class PixelImage(ImageParam):
 
     def raw(self) -> torch.Tensor:
         return self.pixels
+
+    def set_image(self, images: torch.Tensor) -> None:
+        with torch.no_grad():
+            self.pixels.copy_(self._target_raw(images.to(self.pixels.device)))
 
 
 class FourierImage(ImageParam):
@@ -163,8 +196,376 @@ class FourierImage(ImageParam):
         spectrum = torch.view_as_complex(self.spectrum) * self.scale
         return torch.fft.irfft2(spectrum, s=self.size, norm="ortho")
 
+    def set_image(self, images: torch.Tensor) -> None:
+        with torch.no_grad():
+            target = torch.fft.rfft2(self._target_raw(images.to(self.scale.device)), norm="ortho")
+            self.spectrum.copy_(torch.view_as_real(target / self.scale))
+
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, decay_power={self.decay_power}"
+
+
+# The shipped natural-image magnitude spectrum: see spectrum_from_images and tools/make_spectrum.py.
+SPECTRUM_FILE = "natural_spectrum_224.npy"
+
+
+def _to_decorrelated_logits(images: torch.Tensor) -> torch.Tensor:
+    """RGB images in [0, 1] → the unbounded decorrelated values :class:`ImageParam` would map back."""
+    logits = torch.logit(images.clamp(_LOGIT_EPS, 1 - _LOGIT_EPS))
+    return torch.einsum("ij,bjhw->bihw", torch.linalg.inv(_COLOR_CORRELATION), logits)
+
+
+def spectrum_from_images(images: torch.Tensor | str | Path, size: int | Sequence[int] = 224) -> torch.Tensor:
+    """The mean Fourier magnitude of natural images, for :class:`MacoImage`.
+
+    Each image is resized (shorter side) and center-cropped to ``size``, mapped into the space the
+    parameterizations work in (logit of the pixel, decorrelated colour), Hann-windowed about its
+    mean, and the magnitudes of its real 2-D FFT (``norm="ortho"``) are averaged over the images.
+
+    Args:
+        images: a ``(N, 3, H, W)`` tensor in [0, 1], or a folder of image files (searched
+            recursively for .png/.jpg/.jpeg/.bmp/.webp).
+        size: ``224`` or ``(height, width)`` of the spectrum's image.
+
+    Returns:
+        ``(3, height, width // 2 + 1)`` float32 magnitudes.
+
+    Raises:
+        InvalidArgumentError: no images, or not an RGB batch in [0, 1].
+    """
+    height, width = normalize_size(size)
+    if isinstance(images, (str, Path)):
+        images = _load_folder(Path(images), (height, width))
+    if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != 3 or len(images) == 0:
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise InvalidArgumentError(
+            f"spectrum_from_images needs a folder of images or a (N, 3, H, W) tensor, got {shape}"
+        )
+    if images.min() < 0 or images.max() > 1:
+        raise InvalidArgumentError("spectrum_from_images needs pixel values in [0, 1]")
+    # A Hann window hides the photo's borders: without it the jump between opposite edges puts
+    # a bright cross along the frequency axes, which renders then show as a grid of lines.
+    window = torch.hann_window(height, periodic=False)[:, None] * torch.hann_window(width, periodic=False)
+    window = window / window.square().mean().sqrt()  # keep the pixel power
+    total = torch.zeros(3, height, width // 2 + 1)
+    for start in range(0, len(images), 16):
+        x = _to_decorrelated_logits(load_images(images[start : start + 16], (height, width)))
+        mean = x.mean((-2, -1), keepdim=True)
+        spectrum = torch.fft.rfft2((x - mean) * window + mean, norm="ortho").abs()
+        total += spectrum.sum(0)
+    return total / len(images)
+
+
+def _load_folder(folder: Path, size: tuple[int, int]) -> torch.Tensor:
+    if not folder.is_dir():
+        raise InvalidArgumentError(f"spectrum_from_images: {str(folder)!r} is not a folder")
+    files = sorted(
+        p for p in folder.rglob("*") if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+    )
+    if not files:
+        raise InvalidArgumentError(
+            f"spectrum_from_images: no .png/.jpg/.jpeg/.bmp/.webp images in {str(folder)!r}"
+        )
+    return load_images(files, size)
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped_spectrum() -> torch.Tensor:
+    with resources.files("featviz").joinpath("data", SPECTRUM_FILE).open("rb") as handle:
+        return torch.from_numpy(np.load(handle).astype(np.float32))
+
+
+def resample_spectrum(spectrum: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A ``(3, h, w//2+1)`` magnitude spectrum at another image size, matched by frequency
+    (cycles per pixel), interpolating log-magnitudes; pixel contrast is kept. A source that
+    does not already fit is taken to come from an even-width image."""
+    height, width = size
+    if tuple(spectrum.shape[-2:]) == (height, width // 2 + 1):
+        return spectrum
+    src_h = spectrum.shape[-2]
+    src_w = 2 * (spectrum.shape[-1] - 1)
+    # Full, centered plane from the real half (|F(-f)| = |F(f)| for real images).
+    full = torch.cat([spectrum, spectrum[:, (-torch.arange(src_h)) % src_h, 1:-1].flip(-1)], dim=-1)
+    full = torch.fft.fftshift(full.clamp(min=1e-8).log(), dim=(-2, -1))
+    fy = torch.fft.fftfreq(height)[:, None].expand(height, width // 2 + 1)
+    fx = torch.fft.rfftfreq(width)[None, :].expand(height, width // 2 + 1)
+    # grid_sample coordinates: -1..1 spans the source's centered plane (align_corners=False).
+    gx = (fx * src_w + src_w // 2 + 0.5) / src_w * 2 - 1
+    gy = (fy * src_h + src_h // 2 + 0.5) / src_h * 2 - 1
+    grid = torch.stack([gx, gy], dim=-1)[None]
+    out = F.grid_sample(full[None], grid, mode="bilinear", padding_mode="border", align_corners=False)[
+        0
+    ].exp()
+    # Same mean power per coefficient as the source, so the same pixel contrast.
+    return out * (spectrum.square().mean() / out.square().mean()).sqrt()
+
+
+class MacoImage(ImageParam):
+    """Phase-only Fourier parameterization under a fixed natural magnitude spectrum (MACO).
+
+    Each image is ``irfft2(magnitude * exp(i * phase))`` per decorrelated colour channel, then
+    colour mixing and a sigmoid as for the other parameterizations; only ``phase`` is learned.
+    Because the magnitude never changes, the image's spectrum and contrast stay those of natural
+    photos, which keeps renders of deep units natural-looking (Fel et al. 2023, "Unlocking Feature
+    Visualization for Deeper Networks with MAgnitude Constrained Optimization", NeurIPS). MACO
+    relies on strong multi-crop and noise transforms (``transforms="multicrop"``, chosen
+    automatically by ``render(param="maco")``).
+
+    The reference implementation downloads an ImageNet spectrum at run time. featviz ships one
+    computed offline from scikit-image's colour photos (astronaut, chelsea, coffee, rocket,
+    stereo_motorcycle, hubble_deep_field; five crops each, see ``tools/make_spectrum.py``);
+    build your own with :func:`spectrum_from_images`.
+
+    Args:
+        size: ``224`` or ``(height, width)``.
+        batch: number of images.
+        seed: an int, or one int per image (the random initial phases).
+        spectrum: ``(3, H, W//2+1)`` magnitudes (any size; resampled by frequency), e.g. from
+            :func:`spectrum_from_images`; default: the shipped natural spectrum.
+        contrast: multiplies every magnitude but the mean colour's (pixel contrast); the
+            default 1.5 compensates for averaging magnitudes over photos, which smooths them.
+    """
+
+    magnitude: torch.Tensor
+    default_lr = 0.1  # radians of phase per Adam step
+
+    def __init__(
+        self,
+        size: int | Sequence[int],
+        batch: int = 1,
+        seed: int | Sequence[int] = 0,
+        spectrum: torch.Tensor | None = None,
+        contrast: float = 1.5,
+    ) -> None:
+        super().__init__(size, batch, decorrelate=True)
+        height, width = self.size
+        self.contrast = float(contrast)
+        source = _shipped_spectrum() if spectrum is None else torch.as_tensor(spectrum, dtype=torch.float32)
+        if source.dim() != 3 or source.shape[0] != 3:
+            raise InvalidArgumentError(
+                f"spectrum must be (3, H, W//2+1) magnitudes as from spectrum_from_images, got "
+                f"{tuple(source.shape)}"
+            )
+        magnitude = resample_spectrum(source, (height, width)) * self.contrast
+        magnitude[:, 0, 0] /= self.contrast  # the mean colour stays the photos'
+        self.register_buffer("magnitude", magnitude, persistent=False)
+        seeds = rng.image_seeds(seed, batch)
+        shape = (3, height, width // 2 + 1)
+        phase = torch.stack([torch.rand(*shape, generator=rng.generator(s, rng.INIT)) for s in seeds])
+        phase = (phase * 2 - 1) * math.pi
+        phase[:, :, 0, 0] = 0.0  # the mean colour starts at the photos' mean colour
+        self.phase = nn.Parameter(phase)
+
+    def raw(self) -> torch.Tensor:
+        spectrum = torch.polar(self.magnitude.expand_as(self.phase), self.phase)
+        return torch.fft.irfft2(spectrum, s=self.size, norm="ortho")
+
+    def set_image(self, images: torch.Tensor) -> None:
+        """Take the image's phase; the magnitude stays natural, so the start is an approximation."""
+        with torch.no_grad():
+            target = torch.fft.rfft2(self._target_raw(images.to(self.magnitude.device)), norm="ortho")
+            self.phase.copy_(target.angle())
+
+
+class LaplacianImage(ImageParam):
+    """The image as a Laplacian pyramid: a sum of pixel grids at halving resolutions.
+
+    Level ``k`` is a ``(H / 2**k, W / 2**k)`` grid upsampled (bilinear) to full size; the image
+    is their sum. Coarse levels move large regions with one parameter, so smooth structure is
+    learned early and fine detail only where it pays (Lucid's ``laplacian_pyramid``;
+    Mordvintsev et al. 2018, "Differentiable Image Parameterizations").
+
+    Args:
+        size: ``224`` or ``(height, width)``.
+        batch: number of images.
+        seed: an int, or one int per image.
+        levels: number of levels (default: until the coarsest side is about 4 px).
+        decorrelate: express colour in the decorrelated ImageNet basis.
+        std: standard deviation of the random initial values of each level.
+    """
+
+    def __init__(
+        self,
+        size: int | Sequence[int],
+        batch: int = 1,
+        seed: int | Sequence[int] = 0,
+        levels: int | None = None,
+        decorrelate: bool = True,
+        std: float = 0.01,
+    ) -> None:
+        super().__init__(size, batch, decorrelate)
+        height, width = self.size
+        most = max(1, int(math.log2(max(1, min(height, width) // 4))) + 1)
+        self.levels = most if levels is None else levels
+        if not isinstance(self.levels, int) or not 1 <= self.levels <= most:
+            raise InvalidArgumentError(
+                f"levels must be an int in 1..{most} for size {self.size}, got {levels!r}"
+            )
+        seeds = rng.image_seeds(seed, batch)
+        grids = []
+        for k in range(self.levels):
+            shape = (3, max(1, math.ceil(height / 2**k)), max(1, math.ceil(width / 2**k)))
+            grids.append(nn.Parameter(_normal(shape, [rng.image_seed(s, k) for s in seeds], std)))
+        self.grids = nn.ParameterList(grids)
+
+    def raw(self) -> torch.Tensor:
+        total = self.grids[0]
+        for grid in self.grids[1:]:
+            total = total + F.interpolate(grid, size=self.size, mode="bilinear", align_corners=False)
+        return total
+
+    def set_image(self, images: torch.Tensor) -> None:
+        with torch.no_grad():
+            for grid in self.grids[1:]:
+                grid.zero_()
+            self.grids[0].copy_(self._target_raw(images.to(self.grids[0].device)))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, levels={self.levels}"
+
+
+class CPPNImage(ImageParam):
+    """A compositional pattern-producing network: a small per-image MLP from pixel coordinates
+    ``(x, y, r)`` to colour, so the image is a smooth function of position at any resolution.
+
+    Each hidden layer applies the composite activation ``[atan(z) / 0.67, atan(z)**2 / 0.6]``;
+    weights start normal with variance 1/fan-in. CPPN renders look organic and can be drawn at a
+    larger size after optimization with :meth:`render_at` (Mordvintsev et al. 2018, Distill,
+    "Differentiable Image Parameterizations", section "Compositional Pattern Producing
+    Networks"). Weights are sensitive: its default learning rate is 0.005, and it needs more
+    steps than the Fourier parameterization (about 1000).
+
+    Args:
+        size: ``224`` or ``(height, width)``.
+        batch: number of images (each its own network).
+        seed: an int, or one int per image.
+        hidden: channels per hidden layer.
+        layers: number of hidden layers.
+    """
+
+    default_lr = 0.005
+
+    def __init__(
+        self,
+        size: int | Sequence[int],
+        batch: int = 1,
+        seed: int | Sequence[int] = 0,
+        hidden: int = 24,
+        layers: int = 8,
+    ) -> None:
+        super().__init__(size, batch, decorrelate=False)
+        if hidden < 1 or layers < 1:
+            raise InvalidArgumentError(f"CPPN needs hidden >= 1 and layers >= 1, got {hidden}, {layers}")
+        self.hidden, self.depth = hidden, layers
+        seeds = rng.image_seeds(seed, batch)
+        gens = [rng.generator(s, rng.INIT) for s in seeds]
+        widths = [3, *([2 * hidden] * layers)]
+        weights: list[nn.Parameter] = []
+        biases: list[nn.Parameter] = []
+        for fan_in in widths:
+            out = hidden if len(weights) < layers else 3
+            w = torch.stack([torch.randn(out, fan_in, generator=g) for g in gens]) / math.sqrt(fan_in)
+            weights.append(nn.Parameter(w))
+            biases.append(nn.Parameter(torch.zeros(batch, out)))
+        # The output layer starts at zero, so the first image is flat grey (as in Lucid).
+        with torch.no_grad():
+            weights[-1].zero_()
+        self.weights, self.biases = nn.ParameterList(weights), nn.ParameterList(biases)
+
+    def _coordinates(self, size: tuple[int, int]) -> torch.Tensor:
+        height, width = size
+        device = self.weights[0].device
+        r = math.sqrt(3.0)
+        ys = torch.linspace(-r, r, height, device=device) * (height / max(height, width))
+        xs = torch.linspace(-r, r, width, device=device) * (width / max(height, width))
+        y, x = torch.meshgrid(ys, xs, indexing="ij")
+        return torch.stack([x, y, (x.square() + y.square()).sqrt()]).flatten(1)  # (3, H*W)
+
+    def _net(self, size: tuple[int, int]) -> torch.Tensor:
+        z = self._coordinates(size)[None].expand(self.batch, -1, -1)  # (B, 3, P)
+        for index, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            z = torch.einsum("boi,bip->bop", w, z) + b[..., None]
+            if index < self.depth:
+                a = torch.atan(z)
+                z = torch.cat([a / 0.67, a.square() / 0.6], dim=1)
+        return z.view(self.batch, 3, *size)
+
+    def raw(self) -> torch.Tensor:
+        return self._net(self.size)
+
+    def render_at(self, size: int | Sequence[int]) -> torch.Tensor:
+        """The same images drawn at another resolution, ``(B, 3, h, w)`` in [0, 1]."""
+        with torch.no_grad():
+            return torch.sigmoid(self._net(normalize_size(size)))
+
+    def extra_repr(self) -> str:
+        return f"batch={self.batch}, size={self.size}, hidden={self.hidden}, layers={self.depth}"
+
+
+class AlphaImage(ImageParam):
+    """An RGB parameterization plus a learned alpha (opacity) channel: ``(B, 4, H, W)`` images.
+
+    The alpha channel is its own ``1/f``-scaled Fourier spectrum through a sigmoid. During a
+    render the RGB is composited over a random background colour at every step and opacity
+    costs a little score, so the picture keeps only what the unit needs to see and the rest
+    becomes transparent (Mordvintsev et al. 2018, Distill, "Differentiable Image
+    Parameterizations", section "Transparent Neurons"; Lucid). ``render(..., alpha=True)``
+    builds one around the chosen parameterization; ``RenderResult.save`` writes RGBA PNGs.
+
+    Args:
+        rgb: the colour parameterization (any :class:`ImageParam` with ``batch`` images).
+        seed: an int, or one int per image (the alpha spectrum's random start).
+        start: initial opacity (0..1) everywhere.
+    """
+
+    scale: torch.Tensor
+
+    def __init__(self, rgb: ImageParam, seed: int | Sequence[int] = 0, start: float = 0.5) -> None:
+        if isinstance(rgb, AlphaImage):
+            raise InvalidArgumentError("AlphaImage needs an RGB parameterization, got another AlphaImage")
+        super().__init__(rgb.size, rgb.batch, decorrelate=False)
+        if not 0 < start < 1:
+            raise InvalidArgumentError(f"start opacity must be strictly between 0 and 1, got {start}")
+        self.rgb = rgb
+        height, width = self.size
+        fy = torch.fft.fftfreq(height)[:, None]
+        fx = torch.fft.rfftfreq(width)[None, :]
+        scale = (fx.square() + fy.square()).sqrt().clamp(min=1.0 / max(height, width)).reciprocal()
+        self.register_buffer("scale", scale / scale.square().mean().sqrt(), persistent=False)
+        seeds = [rng.image_seed(s, 1) for s in rng.image_seeds(seed, self.batch)]  # not the RGB stream
+        spectrum = _normal((1, height, width // 2 + 1, 2), seeds, 0.01)
+        # The DC coefficient sets the mean opacity: logit(start) * sqrt(H * W) under "ortho".
+        spectrum[:, :, 0, 0, 0] += (
+            math.log(start / (1 - start)) * math.sqrt(height * width) / self.scale[0, 0]
+        )
+        self.alpha_spectrum = nn.Parameter(spectrum)
+
+    def raw(self) -> torch.Tensor:
+        return self.rgb.raw()
+
+    def alpha(self) -> torch.Tensor:
+        """The opacity, ``(B, 1, H, W)`` in [0, 1]."""
+        spectrum = torch.view_as_complex(self.alpha_spectrum) * self.scale
+        return torch.sigmoid(torch.fft.irfft2(spectrum, s=self.size, norm="ortho"))
+
+    def forward(self) -> torch.Tensor:
+        """``(B, 4, H, W)``: RGB then alpha, all in [0, 1]."""
+        return torch.cat([self.rgb(), self.alpha()], dim=1)
+
+    def set_image(self, images: torch.Tensor) -> None:
+        self.rgb.set_image(images[:, :3])
+
+    def extra_repr(self) -> str:
+        return f"batch={self.batch}, size={self.size}"
+
+
+def composite(images: torch.Tensor, background: torch.Tensor | float) -> torch.Tensor:
+    """RGBA ``(B, 4, H, W)`` over a background (a float grey, or ``(B, 3, 1, 1)`` / ``(B, 3, H, W)``)
+    → RGB. RGB input is returned unchanged."""
+    if images.shape[1] == 3:
+        return images
+    alpha = images[:, 3:4]
+    return images[:, :3] * alpha + (1 - alpha) * background
 
 
 PARAMS: dict[str, str] = {
@@ -172,17 +573,42 @@ PARAMS: dict[str, str] = {
     "fft_rgb": "FourierImage with plain RGB colour (decorrelate=False)",
     "pixel": "PixelImage: one parameter per pixel, decorrelated colour",
     "pixel_rgb": "PixelImage with plain RGB colour (decorrelate=False)",
+    "maco": "MacoImage: phase-only Fourier under a fixed natural magnitude spectrum (MACO)",
+    "laplacian": "LaplacianImage: sum of pixel grids at halving resolutions, decorrelated colour",
+    "cppn": "CPPNImage: a per-image coordinate MLP (organic, resolution-free patterns; lr 0.005)",
 }
 
 
+def default_lr(param: str | ImageParam) -> float:
+    """The learning rate a parameterization (name or instance) is tuned for."""
+    if isinstance(param, ImageParam):
+        return param.default_lr
+    classes: dict[str, type[ImageParam]] = {"maco": MacoImage, "cppn": CPPNImage, "laplacian": LaplacianImage}
+    return classes[param].default_lr if param in classes else ImageParam.default_lr
+
+
 def make_param(
-    param: str | ImageParam, size: tuple[int, int], batch: int, seed: int | Sequence[int]
+    param: str | ImageParam,
+    size: tuple[int, int],
+    batch: int,
+    seed: int | Sequence[int],
+    alpha: bool = False,
 ) -> ImageParam:
-    """Build a parameterization from a name in :data:`PARAMS`, or check a given instance.
+    """Build a parameterization from a name in :data:`PARAMS`, or check a given instance;
+    ``alpha=True`` wraps it in an :class:`AlphaImage`.
 
     Raises:
         InvalidArgumentError: unknown name, or an instance whose batch does not match.
     """
+    base = _make_rgb(param, size, batch, seed)
+    if alpha and not isinstance(base, AlphaImage):
+        return AlphaImage(base, seed)
+    return base
+
+
+def _make_rgb(
+    param: str | ImageParam, size: tuple[int, int], batch: int, seed: int | Sequence[int]
+) -> ImageParam:
     if isinstance(param, ImageParam):
         if param.batch != batch:
             raise InvalidArgumentError(
@@ -203,6 +629,12 @@ def make_param(
         return PixelImage(size, batch, seed)
     if param == "pixel_rgb":
         return PixelImage(size, batch, seed, decorrelate=False)
+    if param == "maco":
+        return MacoImage(size, batch, seed)
+    if param == "laplacian":
+        return LaplacianImage(size, batch, seed)
+    if param == "cppn":
+        return CPPNImage(size, batch, seed)
     names = ", ".join(repr(n) for n in PARAMS)
     raise InvalidArgumentError(
         f"unknown parameterization {param!r}; expected one of {names} or an ImageParam instance"

@@ -31,6 +31,10 @@ class RenderResult:
         skipped_steps: ``(B,)`` steps skipped for each image because its score or gradient was
             not finite.
         seconds: wall time of the optimization.
+        attribution: ``(B, 1, H, W)`` in [0, 1]: how strongly each pixel drove the score, the
+            magnitude of the score's gradient with respect to the image accumulated over all
+            steps and scaled by each image's maximum (MACO's transparency map, Fel et al. 2023).
+            :meth:`transparent` uses it as an alpha channel.
     """
 
     images: torch.Tensor
@@ -44,6 +48,7 @@ class RenderResult:
     interrupted: bool = False
     skipped_steps: torch.Tensor | None = None
     seconds: float = 0.0
+    attribution: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -67,6 +72,21 @@ class RenderResult:
             The path written.
         """
         return io.save_image(self.to_pil(index), path)
+
+    def transparent(self, index: int | None = None, gamma: float = 0.5) -> Image.Image:
+        """The image(s) with :attr:`attribution` as alpha: pixels that did not drive the unit fade.
+
+        ``gamma`` < 1 lifts faint regions (alpha = attribution ** gamma). Save it as PNG to keep
+        the transparency. A grid when there are several images and ``index`` is None.
+        """
+        if self.attribution is None:
+            raise InvalidArgumentError("this result has no attribution map (it was made by an older featviz)")
+        alpha = self.attribution.clamp(0, 1).pow(gamma)
+        rgba = torch.cat([self.images[:, :3], alpha], dim=1)
+        if index is not None:
+            self.to_pil(index)  # range check
+            return io.to_pil(rgba[index])
+        return io.to_pil(rgba[0] if len(self) == 1 else io.grid(rgba, background=0.0))
 
     def show(self) -> None:
         """Open the image (grid) in the system viewer; only on explicit request."""

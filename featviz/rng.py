@@ -17,7 +17,7 @@ from featviz.errors import InvalidArgumentError
 _MASK = (1 << 64) - 1
 
 # Stream numbers of the consumers of an image seed.
-INIT, TRANSFORMS = 0, 1
+INIT, TRANSFORMS, BACKGROUNDS = 0, 1, 2
 
 
 def _mix(value: int) -> int:

@@ -269,3 +269,11 @@ def test_cli_spelling_out_defaults_resumes_a_python_atlas(tiny, tmp_path) -> Non
     assert _cli_atlas(model, out, "0:3", steps=3) == 0
     assert (out / "channels/0000.png").stat().st_mtime_ns == before  # resumed, not redone
     assert len(list((out / "channels").iterdir())) == 3
+
+
+def test_transparent_atlas_keeps_rgba_channels(tiny, tmp_path) -> None:
+    result = featviz.atlas(tiny, "conv3", range(2), tmp_path / "a", alpha=True, **FAST)
+    with Image.open(result.out_dir / "channels" / "0000.png") as png:
+        assert png.mode == "RGBA"
+    manifest = json.loads((result.out_dir / "manifest.json").read_text())
+    assert manifest["render"] == {"alpha": "True"}

@@ -84,3 +84,9 @@ def test_diversity_and_plausibility() -> None:
     assert same > other
     with pytest.raises(featviz.InvalidArgumentError, match="available"):
         metrics.class_photos(1)
+
+
+def test_rgba_renders_are_scored_over_grey() -> None:
+    rgba = torch.rand(2, 4, 8, 8)
+    rgba[:, 3] = 0.0  # fully transparent: a viewer sees the grey background
+    assert torch.allclose(metrics.quantize(rgba), torch.full((2, 3, 8, 8), 128 / 255))

@@ -92,3 +92,152 @@ def test_make_transforms_names_and_errors() -> None:
         T.make_transforms([3])  # type: ignore[list-item]
     with pytest.raises(InvalidArgumentError):
         T.RandomScale(2, 1)
+
+
+def test_multicrop_makes_view_major_crops_of_each_image() -> None:
+    images = torch.rand(2, 3, 20, 20)
+    pipeline = T.Transforms([T.MultiCrop(3, 0.5, 1.0)])
+    assert pipeline.views == 3 and pipeline.n_random == 9
+    u = pipeline.sample([1, 2], 1)[0]
+    out = pipeline(images, u, (16, 16))
+    assert out.shape == (6, 3, 16, 16)
+    alone = pipeline(images[1:], u[1:], (16, 16))  # image 2's crops do not depend on image 1
+    assert torch.allclose(out.view(3, 2, 3, 16, 16)[:, 1], alone, atol=1e-6)
+    whole = T.Transforms([T.MultiCrop(2, 1.0, 1.0)])  # a full-size box is the image itself
+    assert torch.allclose(
+        whole(images, whole.sample([0, 1], 1)[0], (20, 20)), images.repeat(2, 1, 1, 1), atol=1e-4
+    )
+
+
+def test_multicrop_box_of_half_size_magnifies_a_quarter() -> None:
+    images = torch.zeros(1, 3, 17, 17)
+    images[..., 4:13, 4:13] = 1.0  # a centred bright square of half the side
+    crop = T.MultiCrop(1, 0.5, 0.5)(images, torch.tensor([[0.0, 0.5, 0.5]]))  # centred half box
+    assert crop.shape == (1, 3, 17, 17) and crop[..., 1:-1, 1:-1].min() > 0.9
+
+
+def test_noise_and_blur_are_seeded_per_image_and_differentiable() -> None:
+    images = torch.full((2, 3, 16, 16), 0.5, requires_grad=True)
+    noise = T.GaussianNoise(0.1)
+    u = torch.tensor([[0.25], [0.75]])
+    a = noise(images, u)
+    assert torch.equal(a, noise(images, u)) and not torch.equal(a[0], a[1])
+    assert 0.08 < float((a.detach() - 0.5).std()) < 0.12
+    assert torch.equal(noise(images[1:], u[1:]), a[1:])
+    checker = (torch.arange(16)[:, None] + torch.arange(16)[None]) % 2
+    sharp = checker.float().expand(2, 3, 16, 16).clone()
+    blurred = T.RandomBlur(2.0)(sharp, torch.tensor([[0.0], [1.0]]))
+    assert torch.allclose(blurred[0], sharp[0], atol=1e-3)  # sigma ~ 0: unchanged
+    assert float(blurred[1].std()) < 0.1 * float(sharp[1].std())  # sigma 2 wipes a 1-px checker
+    (a.sum() + T.RandomBlur(1.0)(images, u).sum()).backward()
+    assert images.grad is not None and images.grad.abs().sum() > 0
+
+
+def test_views_differ_after_a_multicrop() -> None:
+    images = torch.full((1, 3, 8, 8), 0.5)
+    pipeline = T.Transforms([T.MultiCrop(2, 1.0, 1.0), T.GaussianNoise(0.1)])
+    out = pipeline(images, pipeline.sample([3], 1)[0], (8, 8))
+    assert not torch.allclose(out[0], out[1])
+
+
+def test_multicrop_preset_and_errors() -> None:
+    assert T.make_transforms("multicrop").views == 8
+    for bad in (lambda: T.MultiCrop(0), lambda: T.MultiCrop(2, 0.6, 0.5), lambda: T.GaussianNoise(-1)):
+        with pytest.raises(InvalidArgumentError):
+            bad()
+
+
+def test_maco_keeps_its_magnitude_and_learns_only_the_phase() -> None:
+    from featviz.param import MacoImage
+
+    image = MacoImage((24, 40), batch=2, seed=[1, 2])
+    assert [name for name, _ in image.named_parameters()] == ["phase"]
+    x = image()
+    assert x.shape == (2, 3, 24, 40) and x.min() >= 0 and x.max() <= 1
+    with torch.no_grad():
+        image.phase.add_(torch.randn_like(image.phase))
+    spectrum = torch.fft.rfft2(image.raw(), norm="ortho").abs()
+    # Away from the self-conjugate DC/Nyquist columns the magnitude is exactly the fixed one.
+    assert torch.allclose(
+        spectrum[..., 1:-1], image.magnitude[..., 1:-1].expand_as(spectrum[..., 1:-1]), rtol=1e-3, atol=1e-4
+    )
+    assert not torch.equal(MacoImage(16, seed=1).phase, MacoImage(16, seed=2).phase)
+
+
+def test_maco_spectrum_is_natural_and_resamples_by_frequency() -> None:
+    from featviz import metrics
+    from featviz.param import MacoImage, _shipped_spectrum, resample_spectrum
+
+    slope, high = metrics.spectral_slope(MacoImage(224, batch=2)())
+    assert (slope > -3.5).all() and (slope < -1.7).all() and (high < 0.2).all()  # photo-like
+    shipped = _shipped_spectrum()
+    assert shipped.shape == (3, 224, 113)
+    assert resample_spectrum(shipped, (224, 224)) is shipped
+    small = resample_spectrum(shipped, (112, 160))
+    assert small.shape == (3, 112, 81)
+    assert torch.allclose(small.square().mean(), shipped.square().mean(), rtol=1e-4)
+    assert small[:, 1, 0].mean() > small[:, 40, 0].mean() * 5  # low frequencies stay strong
+
+
+def test_spectrum_from_images_tensor_and_folder(tmp_path) -> None:
+    from PIL import Image
+
+    from featviz.param import spectrum_from_images
+
+    noise = torch.rand(4, 3, 40, 50, generator=torch.Generator().manual_seed(0))
+    spectrum = spectrum_from_images(noise, 32)
+    assert spectrum.shape == (3, 32, 17)
+    ac = spectrum[0].flatten()[1:]
+    assert ac.std() / ac.mean() < 0.7  # white noise: no frequency favoured
+    for i in range(2):
+        Image.fromarray((noise[i].permute(1, 2, 0).numpy() * 255).astype("uint8")).save(tmp_path / f"{i}.png")
+    assert spectrum_from_images(tmp_path, 32).shape == (3, 32, 17)
+    with pytest.raises(InvalidArgumentError, match="not a folder"):
+        spectrum_from_images(tmp_path / "missing", 32)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InvalidArgumentError, match="no .png"):
+        spectrum_from_images(tmp_path / "empty", 32)
+    with pytest.raises(InvalidArgumentError, match="(N, 3, H, W)"):
+        spectrum_from_images(torch.rand(3, 8, 8), 8)
+
+
+def test_laplacian_levels_sum_to_the_image_and_init_is_exact() -> None:
+    from featviz.param import LaplacianImage
+
+    image = LaplacianImage((24, 40), batch=2, seed=0)
+    assert image.levels == 3 and [tuple(g.shape[-2:]) for g in image.grids] == [(24, 40), (12, 20), (6, 10)]
+    x = image()
+    assert x.shape == (2, 3, 24, 40) and x.min() >= 0 and x.max() <= 1
+    target = torch.rand(2, 3, 24, 40) * 0.8 + 0.1
+    image.set_image(target)
+    assert torch.allclose(image(), target, atol=1e-5)
+    with pytest.raises(InvalidArgumentError, match="levels"):
+        LaplacianImage(16, levels=9)
+
+
+def test_cppn_is_a_smooth_function_of_position_at_any_size() -> None:
+    from featviz.param import CPPNImage, default_lr
+
+    image = CPPNImage((20, 30), batch=2, seed=[1, 2])
+    assert torch.allclose(image(), torch.full((2, 3, 20, 30), 0.5))  # zero output layer: grey start
+    with torch.no_grad():
+        image.weights[-1].normal_(0, 1)
+    x = image()
+    assert not torch.allclose(x[0], x[1])  # one network per image
+    big = image.render_at(60)
+    assert big.shape == (2, 3, 60, 60) and big.min() >= 0 and big.max() <= 1
+    assert default_lr("cppn") == 0.005 and default_lr("fft") == 0.05
+
+
+def test_alpha_image_adds_an_opacity_channel() -> None:
+    from featviz.param import AlphaImage, FourierImage, composite, make_param
+
+    image = make_param("fft", (16, 16), 2, 0, alpha=True)
+    assert isinstance(image, AlphaImage)
+    x = image()
+    assert x.shape == (2, 4, 16, 16) and torch.allclose(x[:, 3].mean(), torch.tensor(0.5), atol=0.01)
+    over_white = composite(x, 1.0)
+    assert over_white.shape == (2, 3, 16, 16)
+    assert torch.allclose(over_white, x[:, :3] * x[:, 3:] + (1 - x[:, 3:]))
+    with pytest.raises(InvalidArgumentError):
+        AlphaImage(FourierImage(8), start=1.0)

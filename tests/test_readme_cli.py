@@ -114,3 +114,32 @@ def test_python_dash_m_featviz() -> None:
         [sys.executable, "-m", "featviz", "--help"], capture_output=True, text=True, env=env, check=True
     )
     assert "render" in result.stdout and "layers" in result.stdout
+
+
+def test_cli_toolbox_options(tmp_path, tiny, capsys) -> None:
+    import torch
+
+    model_path = tmp_path / "tiny.pt"
+    torch.save(tiny, model_path)
+    out = tmp_path / "alpha.png"
+    argv = ["render", str(model_path), "conv3:1", "-o", str(out), "--steps", "3", "--size", "32", "-q"]
+    assert main([*argv, "--alpha", "--no-redirect-relu", "--param", "laplacian"]) == 0
+    with Image.open(out) as image:
+        assert image.mode == "RGBA"
+    assert main([*argv, "--param", "maco", "--transforms", "multicrop", "--lr", "0.1"]) == 0
+    assert main([*argv, "--param", "wavelets"]) == 2
+    assert "unknown parameterization 'wavelets'" in capsys.readouterr().err
+
+
+def test_toolbox_example_writes_every_picture(tmp_path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    script = ROOT / "examples" / "toolbox.py"
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path), "--steps", "2"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"maco.png", "maco_transparent.png", "alpha.png", "cppn.png", "laplacian.png"} <= names
+    assert {"caricature.png", "accentuate.png", "photo.png"} <= names
+    with Image.open(tmp_path / "alpha.png") as image:
+        assert image.mode == "RGBA"

@@ -247,3 +247,55 @@ def test_recorded_activations_survive_later_inplace_ops() -> None:
         expected = model[1](model[0]((images - mean) / std))[0, 0].mean()
     assert expected < 0
     assert torch.isclose(result.scores[0], expected, atol=1e-5)
+
+
+def test_multicrop_render_scores_rise_and_images_are_batch_independent(tiny) -> None:
+    kwargs = {**FAST, "steps": 20, "transforms": "multicrop"}
+    both = featviz.render(tiny, ["conv3:1", "conv3:2"], seed=[10, 20], **kwargs)
+    assert both.images.shape == (2, 3, 32, 32)
+    assert (both.history[-1] > both.history[0]).all()
+    alone = featviz.render(tiny, ["conv3:2"], seed=[20], **kwargs)
+    assert torch.allclose(both.images[1], alone.images[0], atol=1e-5)
+
+
+def test_maco_render_rises_and_reports_its_attribution(tiny, tmp_path) -> None:
+    result = featviz.render(tiny, "conv3:1", param="maco", **{**FAST, "steps": 20, "lr": 0.2})
+    assert result.settings["transforms"] == "multicrop"
+    assert result.history[-3:].mean() > result.history[:3].mean()
+    assert result.attribution is not None and result.attribution.shape == (1, 1, 32, 32)
+    assert float(result.attribution.max()) == pytest.approx(1.0) and result.attribution.min() >= 0
+    rgba = result.transparent()
+    assert rgba.mode == "RGBA" and rgba.size == (32, 32)
+    rgba.save(tmp_path / "maco.png")
+
+
+def test_every_render_has_an_attribution_map(tiny) -> None:
+    result = featviz.render(tiny, ["conv3:1", "conv2:3"], batch_size=1, **FAST)
+    assert result.attribution is not None and result.attribution.shape == (2, 1, 32, 32)
+    assert torch.isfinite(result.attribution).all()
+
+
+@pytest.mark.parametrize("param", ["laplacian", "cppn"])
+def test_laplacian_and_cppn_renders_rise(tiny, param) -> None:
+    result = featviz.render(tiny, "conv3:1", param=param, **{**FAST, "steps": 25})
+    assert result.images.shape == (1, 3, 32, 32)
+    assert result.history[-3:].mean() > result.history[:3].mean()
+    assert result.settings["lr"] == (0.005 if param == "cppn" else 0.05)
+
+
+def test_alpha_render_gives_rgba_images_and_png(tiny, tmp_path) -> None:
+    kwargs = {**FAST, "steps": 40, "seed": [1, 2]}
+    result = featviz.render(tiny, ["conv3:1", "conv3:1"], alpha=True, **kwargs)
+    assert result.images.shape == (2, 4, 32, 32) and result.settings["alpha"] is True
+    assert result.history[-3:].mean() > result.history[:3].mean()
+    # A score the image cannot change: opacity only costs, so the picture turns transparent.
+    unused = featviz.render(
+        tiny, obj.constant(1.0) + 0 * obj.channel("conv3", 1), alpha=True, **{**FAST, "steps": 40}
+    )
+    assert unused.images[:, 3].mean() < 0.45
+    path = result.save(tmp_path / "alpha.png", index=0)
+    from PIL import Image
+
+    with Image.open(path) as png:
+        assert png.mode == "RGBA" and png.size == (32, 32)
+    assert result.to_pil().mode == "RGBA"  # the grid keeps transparency too

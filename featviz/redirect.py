@@ -1,0 +1,102 @@
+"""ReLU gradient redirection: let gradient reach units that start switched off.
+
+A unit deep in a network often sits behind ReLUs that are all off for the random starting image;
+their gradient is exactly zero, so plain gradient ascent cannot move the image and the render
+stays grey. Lucid's fix (Olah et al. 2017, Distill, "Feature Visualization"; lucid's
+``redirected_relu_grad``) changes only the backward pass of ``ReLU``/``ReLU6`` for the first
+steps: where an image's true ReLU gradient is zero everywhere, the gradient is passed through
+the off (or saturated) positions whenever it points back into the active range.
+
+featviz applies this with temporary forward hooks on the model's ``nn.ReLU`` and ``nn.ReLU6``
+modules (timm's included), removed again after the first ``steps`` steps and on any exit, so the
+user's model is never modified. Functional ``F.relu`` calls inside ``forward`` cannot be
+reached this way and keep their ordinary gradient.
+
+Example:
+    >>> with RedirectedReLU(model):   # only in the first steps of a render
+    ...     loss.backward()
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.hooks import RemovableHandle
+
+
+class _Redirect(torch.autograd.Function):
+    """Identity on the activation's output; redirected gradient to its input."""
+
+    @staticmethod
+    def forward(ctx: Any, pre: torch.Tensor, out: torch.Tensor, upper: float) -> torch.Tensor:  # noqa: ANN401
+        ctx.save_for_backward(pre)
+        ctx.upper = upper
+        return out.clone()
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # noqa: ANN401
+        (pre,) = ctx.saved_tensors
+        upper = ctx.upper
+        active = pre > 0
+        if upper != float("inf"):
+            active &= pre < upper
+        true_grad = torch.where(active, grad, torch.zeros_like(grad))
+        # The loss is minimized: a negative gradient raises the input, a positive one lowers it.
+        pushes_back = ((pre <= 0) & (grad < 0)) | ((pre >= upper) & (grad > 0))
+        redirected = torch.where(active | pushes_back, grad, torch.zeros_like(grad))
+        dead = true_grad.flatten(1).abs().amax(1) == 0  # images whose true gradient vanished
+        dead = dead.view(-1, *([1] * (grad.dim() - 1)))
+        return torch.where(dead, redirected, true_grad), None, None
+
+
+class RedirectedReLU:
+    """Context manager: redirect the gradient of every ``nn.ReLU`` / ``nn.ReLU6`` in ``model``.
+
+    Hooks are added on entry and all removed on exit, whatever happens in between.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.modules = [m for m in model.modules() if isinstance(m, (nn.ReLU, nn.ReLU6, nn.Hardtanh))]
+        self.modules = [m for m in self.modules if _bounds(m) is not None]
+        self.handles: list[RemovableHandle] = []
+        self.inputs: dict[int, torch.Tensor] = {}
+
+    def __enter__(self) -> RedirectedReLU:
+        for module in self.modules:
+            # Prepended so that hooks recording this module's output (featviz's Recorder) see the
+            # redirected tensor.
+            self.handles.append(module.register_forward_pre_hook(self._save_input, prepend=True))
+            self.handles.append(module.register_forward_hook(self._redirect, prepend=True))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles.clear()
+        self.inputs.clear()
+
+    def _save_input(self, module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        # In-place activations overwrite their input, so keep the pre-activation first.
+        if torch.is_grad_enabled() and args and isinstance(args[0], torch.Tensor):
+            self.inputs[id(module)] = args[0].clone() if getattr(module, "inplace", False) else args[0]
+
+    def _redirect(
+        self, module: nn.Module, args: tuple[torch.Tensor, ...], out: torch.Tensor
+    ) -> torch.Tensor | None:
+        pre = self.inputs.pop(id(module), None)
+        if pre is None or not isinstance(out, torch.Tensor) or not out.requires_grad or out.dim() < 2:
+            return None
+        bounds = _bounds(module)
+        assert bounds is not None
+        return _Redirect.apply(pre, out, bounds[1])
+
+
+def _bounds(module: nn.Module) -> tuple[float, float] | None:
+    """(lower, upper) of a ReLU-like clamp; None for other Hardtanh ranges."""
+    if isinstance(module, nn.ReLU):
+        return 0.0, float("inf")
+    if isinstance(module, nn.Hardtanh) and module.min_val == 0:  # ReLU6 is Hardtanh(0, 6)
+        return 0.0, float(module.max_val)
+    return None

@@ -30,8 +30,8 @@ import json
 import platform
 import sys
 import time
-import types
 
+import others
 import torch
 
 import featviz
@@ -46,31 +46,8 @@ def channel_means(model, layer: str, channel: int, images: torch.Tensor) -> torc
 def run_lucent(path: str, model, unit: str, steps: int = 512) -> tuple[torch.Tensor, float, int]:
     """Render ``unit`` with Lucent's defaults (512 steps unless ``steps``); returns
     (image 1x3xHxW in [0, 1], seconds, steps)."""
-    sys.path.insert(0, path)
-    import kornia
-    import kornia.geometry.transform as kgt
-
-    # Lucent 0.1.8 predates kornia's geometry module move and imports IPython at import time.
-    kornia.get_rotation_matrix2d = kgt.get_rotation_matrix2d
-    kornia.warp_affine = kgt.warp_affine
-    if "IPython" not in sys.modules:
-        ipython = types.ModuleType("IPython")
-        ipython.display = types.ModuleType("IPython.display")
-        ipython.display.display = ipython.display.HTML = ipython.display.Image = lambda *a, **k: None
-        sys.modules["IPython"], sys.modules["IPython.display"] = ipython, ipython.display
-    from lucent.optvis import render
-
-    layer, channel = unit.split(":")
-    start = time.perf_counter()
-    images = render.render_vis(
-        model,
-        f"{layer.replace('.', '_')}:{channel}",
-        thresholds=(steps,),
-        show_image=False,
-        progress=False,
-    )
-    seconds = time.perf_counter() - start
-    return torch.tensor(images[-1]).permute(0, 3, 1, 2), seconds, steps
+    images, seconds = others.lucent([path], model, [unit], "classifier", steps=steps)
+    return images, seconds, steps
 
 
 def main() -> None:

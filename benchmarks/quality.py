@@ -4,14 +4,18 @@ Renders a fixed set of EfficientNet-Lite0 units — channels at several depths a
 under each configuration (parameterization × transforms × steps), then scores the 8-bit images:
 activation ratio and robustness vs natural photos (channels), transferability to
 EfficientNet-Lite1/2 and plausibility (class logits), spectral slope and high-frequency share (all),
-and the wall time. Writes JSON and a markdown table (``benchmarks/RESULTS.md`` by default).
+and the wall time. Writes JSON and a markdown table; benchmarks/RESULTS.md discusses them.
 
 Tiers:
     --quick   3 channels + 2 classes, 4 configurations at 128 steps (a few minutes on 2 CPU cores)
     (full)    6 channels + 3 classes, 7 configurations, 128 and 512 steps
+    --configs "name;name;..."   any configurations by name, including EXTRA_CONFIGS (MACO, CPPN,
+              Laplacian pyramid, alpha, multi-crop, accentuation, no ReLU redirect)
+    --lucent PATH / --faccent PATH DEPS   add rows for Lucent's / faccent's default renders of the
+              same units (see benchmarks/others.py for installing them; never featviz dependencies)
 
 Usage:
-    python benchmarks/quality.py --quick [--json out.json] [--markdown benchmarks/RESULTS.md]
+    python benchmarks/quality.py --quick [--json out.json] [--markdown out.md]
 
 Deterministic: fixed seeds, 2 torch threads, metrics on the 8-bit images.
 """
@@ -24,6 +28,7 @@ import platform
 import sys
 import time
 
+import others
 import torch
 
 import featviz
@@ -34,6 +39,18 @@ FULL_CHANNELS = [*QUICK_CHANNELS, "blocks.3:10", "blocks.5:77", "blocks.6:40"]
 QUICK_CLASSES = [285, 967]  # Egyptian cat, espresso: both have offline photos for plausibility
 FULL_CLASSES = [*QUICK_CLASSES, 657]  # missile
 
+# Further candidates, run when named with --configs; a config's own "steps" overrides --steps
+# (the multi-crop ones do 8 forward passes per step).
+EXTRA_CONFIGS: list[dict] = [
+    {"name": "fourier+decorrelated, no ReLU redirect", "param": "fft", "redirect_relu": False},
+    {"name": "fourier+decorrelated, multicrop", "param": "fft", "transforms": "multicrop", "steps": 64},
+    {"name": "maco (multicrop)", "param": "maco", "steps": 128},
+    {"name": "laplacian", "param": "laplacian"},
+    {"name": "cppn", "param": "cppn"},
+    {"name": "fourier+decorrelated, alpha (scored over grey)", "param": "fft", "alpha": True},
+    {"name": "accentuate from the astronaut photo", "accentuate": "astronaut", "steps": 128},
+    {"name": "caricature of each class's photo at blocks.5", "caricature": "blocks.5"},
+]
 QUICK_CONFIGS = [
     {"name": "pixel", "param": "pixel_rgb", "transforms": "standard"},
     {"name": "fourier", "param": "fft_rgb", "transforms": "standard"},
@@ -60,24 +77,66 @@ def machine() -> str:
 def evaluate(
     model, config: dict, channels: list[str], classes: list[int], steps: int, judges: list[str]
 ) -> dict:
+    """Render every unit with featviz under ``config`` and score the result."""
     targets = [*channels, *(f"output:{c}" for c in classes)]
-    kwargs = {k: v for k, v in config.items() if k != "name"}
+    kwargs = {k: v for k, v in config.items() if k not in ("name", "steps", "accentuate", "caricature")}
+    steps = config.get("steps", steps)
     start = time.perf_counter()
-    result = featviz.render(model, targets, steps=steps, seed=0, progress=False, **kwargs)
+    if config.get("caricature"):  # each class's own photo, caricatured at one layer
+        layer = config["caricature"]
+        images = torch.cat(
+            [
+                featviz.caricature(
+                    model, metrics.class_photos(c)[0], layer, steps=steps, progress=False
+                ).images
+                for c in classes
+            ]
+        )
+        seconds = time.perf_counter() - start
+        return score(model, images, config["name"], steps, seconds, [], classes, judges)
+    if "accentuate" in config:  # one photo, every unit pushed up from it
+        photo = metrics._photo(config["accentuate"])
+        images = torch.cat(
+            [
+                featviz.accentuate(model, photo, t, steps=steps, seed=0, progress=False, **kwargs).images
+                for t in targets
+            ]
+        )
+    else:
+        images = featviz.render(model, targets, steps=steps, seed=0, progress=False, **kwargs).images
     seconds = time.perf_counter() - start
-    images = result.images
+    return score(model, images, config["name"], steps, seconds, channels, classes, judges)
+
+
+def score(
+    model,
+    images: torch.Tensor,
+    name: str,
+    steps: int,
+    seconds: float,
+    channels: list[str],
+    classes: list[int],
+    judges: list[str],
+) -> dict:
+    """Every metric for images[i] = render of unit i (channels first, then class logits).
+
+    Activation metrics resize to the model's input; spectra are taken at the saved resolution;
+    RGBA images are scored over mid-grey.
+    """
+    images = featviz.param.composite(images, 0.5)
     row: dict = {
-        "config": config["name"],
+        "config": name,
         "steps": steps,
+        "size": list(images.shape[-2:]),
         "seconds": round(seconds, 1),
-        "seconds_per_unit": round(seconds / len(targets), 2),
+        "seconds_per_unit": round(seconds / len(images), 2),
     }
     ratios, robust = [], []
     for index, unit in enumerate(channels):
         ratios.append(float(metrics.activation_ratio(model, unit, images[index : index + 1])[0]))
         robust.append(float(metrics.robustness(model, unit, images[index : index + 1], views=8)[0]))
-    row["activation_ratio"] = sum(ratios) / len(ratios)
-    row["robustness"] = sum(robust) / len(robust)
+    row["activation_ratio"] = sum(ratios) / len(ratios) if ratios else None
+    row["robustness"] = sum(robust) / len(robust) if robust else None
     row["per_channel_ratio"] = dict(zip(channels, [round(r, 3) for r in ratios], strict=True))
     class_images = images[len(channels) :]
     transfer = {name: {"top1": 0.0, "top5": 0.0, "probability": 0.0} for name in judges}
@@ -99,6 +158,10 @@ def evaluate(
     return row
 
 
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def markdown(record: dict) -> str:
     band = record["natural_band"]
     lines = [
@@ -118,14 +181,15 @@ def markdown(record: dict) -> str:
         f"{band['slope'][0]:.2f} to {band['slope'][1]:.2f}, HF {band['high_frequency_share'][0]:.3f}"
         f" to {band['high_frequency_share'][1]:.3f}. *s/unit*: wall time per unit.",
         "",
-        "| config | steps | ratio | robust | top-5 | p | plaus. | slope | HF | s/unit |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| config | steps | px | ratio | robust | top-5 | p | plaus. | slope | HF | s/unit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in record["results"]:
         plaus = "-" if row["plausibility"] is None else f"{row['plausibility']:.3f}"
         lines.append(
-            f"| {row['config']} | {row['steps']} | {row['activation_ratio']:.2f} | "
-            f"{row['robustness']:.2f} | {row['top5_transfer']:.2f} | {row['class_probability']:.3f} | "
+            f"| {row['config']} | {row['steps']} | {row.get('size', [224])[0]} | "
+            f"{_num(row['activation_ratio'])} | "
+            f"{_num(row['robustness'])} | {row['top5_transfer']:.2f} | {row['class_probability']:.3f} | "
             f"{plaus} | {row['spectral_slope']:.2f} | {row['high_frequency_share']:.3f} | "
             f"{row['seconds_per_unit']:.1f} |"
         )
@@ -136,14 +200,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="the few-minute tier")
     parser.add_argument("--steps", type=int, nargs="+", help="override the step counts")
+    parser.add_argument("--configs", help="';'-separated config names to run (default: the tier's)")
+    parser.add_argument("--lucent", help="folder with torch-lucent installed: adds a Lucent-defaults row")
+    parser.add_argument(
+        "--faccent",
+        nargs="+",
+        help="folder with faccent installed, then folder(s) with its extra dependencies: adds a row",
+    )
     parser.add_argument("--json", default="benchmarks/results/quality.json")
-    parser.add_argument("--markdown", default="benchmarks/RESULTS.md")
+    parser.add_argument("--markdown", default="benchmarks/results/quality.md")
     args = parser.parse_args()
     torch.set_num_threads(2)
 
     channels = QUICK_CHANNELS if args.quick else FULL_CHANNELS
     classes = QUICK_CLASSES if args.quick else FULL_CLASSES
     configs = QUICK_CONFIGS if args.quick else FULL_CONFIGS
+    if args.configs:
+        wanted = [name.strip() for name in args.configs.split(";")]
+        known = {c["name"]: c for c in [*FULL_CONFIGS, *EXTRA_CONFIGS]}
+        unknown = [w for w in wanted if w not in known]
+        if unknown:
+            raise SystemExit(f"unknown config(s) {unknown}; known: {sorted(known)}")
+        configs = [known[w] for w in wanted]
     steps_list = args.steps or ([128] if args.quick else [128, 512])
     judges = [
         name for name in ("efficientnet_lite1", "efficientnet_lite2") if name in featviz.zoo.available()
@@ -154,9 +232,20 @@ def main() -> None:
     rows = []
     for steps in steps_list:
         for config in configs:
+            if "steps" in config and steps != steps_list[0]:
+                continue  # a fixed-steps config runs once
             row = evaluate(model, config, channels, classes, steps, judges)
             rows.append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "per_channel_ratio"}), flush=True)
+    targets = [*channels, *(f"output:{c}" for c in classes)]
+    if args.lucent:
+        images, seconds = others.lucent([args.lucent], model, targets, "classifier", steps=512)
+        rows.append(score(model, images, "Lucent 0.1.8 defaults", 512, seconds, channels, classes, judges))
+        print(json.dumps(rows[-1]), flush=True)
+    if args.faccent:
+        images, seconds = others.faccent(args.faccent, model, targets, "classifier")
+        rows.append(score(model, images, "faccent 1.0.3 defaults", 99, seconds, channels, classes, judges))
+        print(json.dumps(rows[-1]), flush=True)
     record = {
         "command": " ".join(["python", *sys.argv]),
         "machine": machine(),

@@ -2,8 +2,9 @@
 
 For a model, a layer, an image size and several batch sizes this measures, in one run:
 
-* **featviz** — ``featviz.render(model, layer, channels=range(B), batch_size=B, steps=S)``: B
-  channels at once, image-steps per second over the optimization loop (after a warm-up render);
+* **featviz** — ``featviz.render(model, layer, channels=range(B), batch_size=B, steps=S,
+  redirect_relu=False)``: B channels at once, image-steps per second over the optimization loop
+  (after a warm-up render), steady-state steps without the start-up ReLU redirection;
 * **ceiling** — a bare forward+backward of the same model prefix (stopping after ``layer``, the
   same truncation featviz uses) on a random batch of B images at the model's input size, with the
   same precision and memory format, measured before and after the featviz run and averaged;
@@ -118,6 +119,9 @@ def main() -> None:
         "compile": args.compile,
         "progress": False,
         "device": device,
+        # Steady-state steps: the first 16 steps of a default render also redirect ReLU gradients,
+        # which costs ~1.8x a plain step on CPU (benchmarks/RESULTS.md); not what this measures.
+        "redirect_relu": False,
     }
 
     def lucent_rate() -> float:

@@ -160,7 +160,7 @@ def _add_render_options(parser: argparse.ArgumentParser, batch_help: str) -> Non
         "--no-redirect-relu",
         dest="redirect_relu",
         action="store_false",
-        help="turn off ReLU gradient redirection in the first 32 steps",
+        help="turn off ReLU gradient redirection in the first 16 steps",
     )
     parser.add_argument(
         "--device", help="cpu, cuda, cuda:1, ... (default: cpu; under torchrun: one device per rank)"

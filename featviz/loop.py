@@ -37,7 +37,7 @@ DEFAULT_LR = 0.05
 # With alpha=True, full opacity costs this share of the score (see AlphaImage).
 ALPHA_PENALTY = 0.3
 # redirect_relu=True redirects ReLU gradients for this many first steps (see featviz.redirect).
-DEFAULT_REDIRECT_STEPS = 32
+DEFAULT_REDIRECT_STEPS = 16
 # Transform parameters are drawn this many steps at a time (one call per image per block).
 _SAMPLE_BLOCK = 256
 # Images per chunk on CPU. A bare forward+backward of Lite0 at 224 px on 2 cores, image-steps/s
@@ -122,7 +122,7 @@ def render(
         redirect_relu: for the first steps, let gradient through ``nn.ReLU``/``nn.ReLU6``
             modules that are off for the whole image, so deep units do not stay grey (Lucid's
             gradient redirection; :mod:`featviz.redirect`). ``True`` = the first
-            32 steps, an int = that many steps, ``False``/``0`` = never. The model is not modified.
+            16 steps, an int = that many steps, ``False``/``0`` = never. The model is not modified.
         init: start from an image instead of noise: a file path, PIL image or ``(3, H, W)`` /
             ``(B, 3, H, W)`` tensor in [0, 1] (one image for all, or one per image); resized
             and center-cropped to ``size``. ``"fft"`` and ``"pixel"`` reproduce it exactly,

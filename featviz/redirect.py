@@ -38,17 +38,20 @@ class _Redirect(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # noqa: ANN401
         (pre,) = ctx.saved_tensors
-        upper = ctx.upper
-        active = pre > 0
-        if upper != float("inf"):
-            active &= pre < upper
-        true_grad = torch.where(active, grad, torch.zeros_like(grad))
+        bounded = ctx.upper != float("inf")
+        # Few float comparisons, the rest on booleans: this runs on every ReLU in the first steps.
+        above = pre > 0
+        below = pre < ctx.upper if bounded else None
+        active = above & below if below is not None else above
         # The loss is minimized: a negative gradient raises the input, a positive one lowers it.
-        pushes_back = ((pre <= 0) & (grad < 0)) | ((pre >= upper) & (grad > 0))
-        redirected = torch.where(active | pushes_back, grad, torch.zeros_like(grad))
-        dead = true_grad.flatten(1).abs().amax(1) == 0  # images whose true gradient vanished
-        dead = dead.view(-1, *([1] * (grad.dim() - 1)))
-        return torch.where(dead, redirected, true_grad), None, None
+        raises = grad < 0
+        allowed = above | raises
+        if below is not None:
+            allowed &= below | ~raises
+        # Images whose true gradient vanished everywhere get the redirected one.
+        alive = (active & (grad != 0)).flatten(1).any(1)
+        dead = (~alive).view(-1, *([1] * (grad.dim() - 1)))
+        return grad * (active | (allowed & dead)), None, None
 
 
 class RedirectedReLU:

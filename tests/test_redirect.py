@@ -91,7 +91,7 @@ def test_render_wakes_a_dead_unit_only_with_redirection() -> None:
     )
     assert torch.allclose(stuck.history[-1], stuck.history[0])  # zero gradient: nothing moves
     assert woken.scores[0] > stuck.scores[0] + 0.1
-    assert woken.settings["redirect_relu"] == 32
+    assert woken.settings["redirect_relu"] == 16
     assert_untouched(model, before)
 
 

@@ -16,7 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from featviz.errors import InvalidArgumentError
@@ -160,8 +162,6 @@ def load_images(images: object, size: tuple[int, int] | None = None) -> torch.Te
     Raises:
         InvalidArgumentError: a missing file, an unreadable image, or a tensor of another shape.
     """
-    import torch.nn.functional as F
-
     if isinstance(images, (list, tuple)):
         if not images:
             raise InvalidArgumentError("expected at least one image, got an empty list")
@@ -176,8 +176,6 @@ def load_images(images: object, size: tuple[int, int] | None = None) -> torch.Te
         except OSError as error:
             raise InvalidArgumentError(f"cannot read {str(path)!r} as an image: {error}") from error
     if isinstance(images, Image.Image):
-        import numpy as np
-
         array = np.asarray(images.convert("RGB"), dtype=np.float32) / 255
         images = torch.from_numpy(array.copy()).permute(2, 0, 1)
     if not isinstance(images, torch.Tensor):

@@ -24,7 +24,7 @@ from featviz.errors import InvalidArgumentError, NonFiniteError
 from featviz.hooks import Recorder, guarded, model_device
 from featviz.io import load_images
 from featviz.objectives import Objective, as_objective, from_targets
-from featviz.param import PARAMS, ImageParam, MacoImage, composite, default_lr, make_param, normalize_size
+from featviz.param import ImageParam, MacoImage, composite, default_lr, make_param, normalize_size
 from featviz.preprocess import resolve_preprocess
 from featviz.redirect import RedirectedReLU
 from featviz.result import RenderResult
@@ -33,7 +33,6 @@ from featviz.transforms import Transform, Transforms, make_transforms, resize
 from featviz.zoo import resolve_model
 
 DEFAULT_STEPS = 256
-DEFAULT_LR = 0.05
 # With alpha=True, full opacity costs this share of the score (see AlphaImage).
 ALPHA_PENALTY = 0.3
 # redirect_relu=True redirects ReLU gradients for this many first steps (see featviz.redirect).
@@ -148,7 +147,7 @@ def render(
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
         raise InvalidArgumentError(f"steps must be a non-negative int, got {steps!r}")
     if lr is None:
-        lr = default_lr(param) if isinstance(param, ImageParam) or param in PARAMS else DEFAULT_LR
+        lr = default_lr(param)
     if not isinstance(lr, (int, float)) or lr <= 0:
         raise InvalidArgumentError(f"lr must be a positive number, got {lr!r}")
     if not isinstance(redirect_relu, (bool, int)) or redirect_relu < 0:
@@ -170,6 +169,7 @@ def render(
     n_images = len(labels)
     pre = resolve_preprocess(model, preprocess)
     image_size = normalize_size(size) if size is not None else (pre.input_size or (224, 224))
+    transforms = _auto_transforms(transforms, param)
     init_images = None if init is None else load_images(init, image_size)
     if init_images is not None and len(init_images) not in (1, n_images):
         raise InvalidArgumentError(
@@ -183,7 +183,7 @@ def render(
         image_size=image_size,
         model_size=pre.input_size or image_size,
         param=param,
-        pipeline=make_transforms(_auto_transforms(transforms, param)).to(device),
+        pipeline=make_transforms(transforms).to(device),
         normalize=pre.module(device),
         make_optimizer=optimizer or (lambda params: torch.optim.Adam(params, lr=lr)),
         keep={int(t) for t in thresholds if 0 < int(t) <= steps},
@@ -202,11 +202,7 @@ def render(
         "model_input_size": list(job.model_size),
         "lr": lr,
         "param": param if isinstance(param, str) else repr(param),
-        "transforms": (
-            _auto_transforms(transforms, param)
-            if isinstance(transforms, str) or transforms is None
-            else repr(job.pipeline)
-        ),
+        "transforms": transforms if isinstance(transforms, str) or transforms is None else repr(job.pipeline),
         "preprocess": pre.describe(),
         "seed": seed if isinstance(seed, int) else list(seed),
         "init": None if init is None else (str(init) if isinstance(init, (str, os.PathLike)) else "image"),
@@ -359,9 +355,9 @@ def _run_chunk(
         redirect = RedirectedReLU(model)
         start = time.perf_counter()
         try:
+            if job.redirect_steps:
+                redirect.__enter__()
             for step in range(job.steps):
-                if step == 0 and job.redirect_steps:
-                    redirect.__enter__()
                 if step == job.redirect_steps:
                     redirect.__exit__()
                 if step % _SAMPLE_BLOCK == 0:

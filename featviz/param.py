@@ -48,6 +48,26 @@ _COLOR_CORRELATION = _COLOR_CORRELATION_SQRT / _COLOR_CORRELATION_SQRT.norm(dim=
 _LOGIT_EPS = 0.01
 
 
+def _unmix(images: torch.Tensor, color: torch.Tensor | None) -> torch.Tensor:
+    """RGB images in [0, 1] → the unbounded values that ``color`` mixing (if any) and a sigmoid
+    map back to them."""
+    logits = torch.logit(images.float().clamp(_LOGIT_EPS, 1 - _LOGIT_EPS))
+    if color is None:
+        return logits
+    return torch.einsum("ij,bjhw->bihw", torch.linalg.inv(color), logits)
+
+
+def _fourier_scale(height: int, width: int, decay_power: float) -> torch.Tensor:
+    """``1 / max(f, 1/max(H, W)) ** decay_power`` over the real-FFT grid, normalized so a
+    white-noise spectrum of unit variance maps to pixels of about unit variance (so the pixel
+    spread does not depend on the size or on ``decay_power``)."""
+    fy = torch.fft.fftfreq(height)[:, None]
+    fx = torch.fft.rfftfreq(width)[None, :]
+    freq = (fx.square() + fy.square()).sqrt()
+    scale = freq.clamp(min=1.0 / max(height, width)).pow(-decay_power)
+    return scale / scale.square().mean().sqrt()
+
+
 def normalize_size(size: int | Sequence[int]) -> tuple[int, int]:
     """``224`` or ``(height, width)`` → ``(height, width)``.
 
@@ -95,10 +115,7 @@ class ImageParam(nn.Module, abc.ABC):
 
     def _target_raw(self, images: torch.Tensor) -> torch.Tensor:
         """The :meth:`raw` values whose colour mixing and sigmoid give ``images``."""
-        logits = torch.logit(images.float().clamp(_LOGIT_EPS, 1 - _LOGIT_EPS))
-        if not self.decorrelate:
-            return logits
-        return torch.einsum("ij,bjhw->bihw", torch.linalg.inv(self.color), logits)
+        return _unmix(images, self.color if self.decorrelate else None)
 
     def forward(self) -> torch.Tensor:
         """The images, ``(B, 3, H, W)`` in [0, 1]."""
@@ -180,14 +197,7 @@ class FourierImage(ImageParam):
         super().__init__(size, batch, decorrelate)
         height, width = self.size
         self.decay_power = decay_power
-        fy = torch.fft.fftfreq(height)[:, None]
-        fx = torch.fft.rfftfreq(width)[None, :]
-        freq = (fx.square() + fy.square()).sqrt()
-        scale = freq.clamp(min=1.0 / max(height, width)).pow(-decay_power)
-        # Keep the image's pixel spread independent of its size and of decay_power: normalize the
-        # scale so that a white-noise spectrum of unit variance maps to pixels of about unit variance.
-        scale = scale / scale.square().mean().sqrt()
-        self.register_buffer("scale", scale, persistent=False)
+        self.register_buffer("scale", _fourier_scale(height, width, decay_power), persistent=False)
         seeds = rng.image_seeds(seed, batch)
         spectrum = _normal((3, height, width // 2 + 1, 2), seeds, std)
         self.spectrum = nn.Parameter(spectrum)
@@ -207,12 +217,6 @@ class FourierImage(ImageParam):
 
 # The shipped natural-image magnitude spectrum: see spectrum_from_images and tools/make_spectrum.py.
 SPECTRUM_FILE = "natural_spectrum_224.npy"
-
-
-def _to_decorrelated_logits(images: torch.Tensor) -> torch.Tensor:
-    """RGB images in [0, 1] → the unbounded decorrelated values :class:`ImageParam` would map back."""
-    logits = torch.logit(images.clamp(_LOGIT_EPS, 1 - _LOGIT_EPS))
-    return torch.einsum("ij,bjhw->bihw", torch.linalg.inv(_COLOR_CORRELATION), logits)
 
 
 def spectrum_from_images(images: torch.Tensor | str | Path, size: int | Sequence[int] = 224) -> torch.Tensor:
@@ -249,7 +253,7 @@ def spectrum_from_images(images: torch.Tensor | str | Path, size: int | Sequence
     window = window / window.square().mean().sqrt()  # keep the pixel power
     total = torch.zeros(3, height, width // 2 + 1)
     for start in range(0, len(images), 16):
-        x = _to_decorrelated_logits(load_images(images[start : start + 16], (height, width)))
+        x = _unmix(load_images(images[start : start + 16], (height, width)), _COLOR_CORRELATION)
         mean = x.mean((-2, -1), keepdim=True)
         spectrum = torch.fft.rfft2((x - mean) * window + mean, norm="ortho").abs()
         total += spectrum.sum(0)
@@ -528,10 +532,7 @@ class AlphaImage(ImageParam):
             raise InvalidArgumentError(f"start opacity must be strictly between 0 and 1, got {start}")
         self.rgb = rgb
         height, width = self.size
-        fy = torch.fft.fftfreq(height)[:, None]
-        fx = torch.fft.rfftfreq(width)[None, :]
-        scale = (fx.square() + fy.square()).sqrt().clamp(min=1.0 / max(height, width)).reciprocal()
-        self.register_buffer("scale", scale / scale.square().mean().sqrt(), persistent=False)
+        self.register_buffer("scale", _fourier_scale(height, width, 1.0), persistent=False)
         seeds = [rng.image_seed(s, 1) for s in rng.image_seeds(seed, self.batch)]  # not the RGB stream
         spectrum = _normal((1, height, width // 2 + 1, 2), seeds, 0.01)
         # The DC coefficient sets the mean opacity: logit(start) * sqrt(H * W) under "ortho".
@@ -583,7 +584,11 @@ def default_lr(param: str | ImageParam) -> float:
     """The learning rate a parameterization (name or instance) is tuned for."""
     if isinstance(param, ImageParam):
         return param.default_lr
-    classes: dict[str, type[ImageParam]] = {"maco": MacoImage, "cppn": CPPNImage, "laplacian": LaplacianImage}
+    classes: dict[object, type[ImageParam]] = {
+        "maco": MacoImage,
+        "cppn": CPPNImage,
+        "laplacian": LaplacianImage,
+    }
     return classes[param].default_lr if param in classes else ImageParam.default_lr
 
 

@@ -61,8 +61,9 @@ class RedirectedReLU:
     """
 
     def __init__(self, model: nn.Module) -> None:
-        self.modules = [m for m in model.modules() if isinstance(m, (nn.ReLU, nn.ReLU6, nn.Hardtanh))]
-        self.modules = [m for m in self.modules if _bounds(m) is not None]
+        # Upper bound of each ReLU-like module's clamp (inf for ReLU), by module id.
+        self.uppers = {id(m): b[1] for m in model.modules() if (b := _bounds(m)) is not None}
+        self.modules = [m for m in model.modules() if id(m) in self.uppers]
         self.handles: list[RemovableHandle] = []
         self.inputs: dict[int, torch.Tensor] = {}
 
@@ -91,9 +92,7 @@ class RedirectedReLU:
         pre = self.inputs.pop(id(module), None)
         if pre is None or not isinstance(out, torch.Tensor) or not out.requires_grad or out.dim() < 2:
             return None
-        bounds = _bounds(module)
-        assert bounds is not None
-        return _Redirect.apply(pre, out, bounds[1])
+        return _Redirect.apply(pre, out, self.uppers[id(module)])
 
 
 def _bounds(module: nn.Module) -> tuple[float, float] | None:

@@ -18,7 +18,6 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -28,15 +27,13 @@ from featviz.errors import InvalidArgumentError
 from featviz.hooks import Recorder, guarded, model_device
 from featviz.io import load_images
 from featviz.loop import DEFAULT_STEPS, render
-from featviz.objectives import Objective, as_objective
+from featviz.objectives import Acts, Objective, Shapes, as_objective
 from featviz.param import normalize_size
 from featviz.preprocess import resolve_preprocess
 from featviz.result import RenderResult
 from featviz.targets import INPUT, OUTPUT, parse_target
 from featviz.transforms import resize
 from featviz.zoo import resolve_model
-
-Acts = Mapping[str, torch.Tensor]
 
 
 def caricature(
@@ -76,19 +73,21 @@ def caricature(
     reference = _activations(model, image, {target.layer}, render_kwargs)[target.layer]
     name = target.layer
 
+    def validate(shapes: Shapes) -> None:
+        if tuple(shapes[name]) != tuple(reference.shape[1:]):
+            raise InvalidArgumentError(
+                f"layer {name!r} gives shape {tuple(shapes[name])} for the render but "
+                f"{tuple(reference.shape[1:])} for the photo; keep the render at the model's input size"
+            )
+
     def fn(acts: Acts) -> torch.Tensor:
         a = acts[name].flatten(1)
         r = reference.to(a.device).flatten(1)
-        if a.shape[1] != r.shape[1]:
-            raise InvalidArgumentError(
-                f"layer {name!r} gives {a.shape[1]} values for the render but {r.shape[1]} for the "
-                "photo; keep the render at the model's input size"
-            )
         dot = (a * r).sum(1) / r.norm().clamp(min=1e-8)
         cos = dot / a.norm(dim=1).clamp(min=1e-8)
         return dot * cos.clamp(min=0.1).pow(power)
 
-    objective = Objective(fn, {name}, f"caricature({name}, power={power:g})")
+    objective = Objective(fn, {name}, f"caricature({name}, power={power:g})", validate)
     return render(model, objective, steps=steps, **render_kwargs)
 
 

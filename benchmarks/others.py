@@ -85,7 +85,7 @@ def _render_each(
 ) -> tuple[torch.Tensor, float]:
     """``render_one(wrapped_model, "layer:channel")`` for each target (global seed = its index);
     returns the images stacked and the total seconds."""
-    wrapped = Normalized(model).eval()
+    wrapped = Normalized(model).to(next(model.parameters()).device).eval()
     images = []
     start = time.perf_counter()
     for index, target in enumerate(targets):

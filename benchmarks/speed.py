@@ -136,25 +136,20 @@ def main() -> None:
     rows = []
     for spec in args.batch_sizes.split(","):
         batch = None if spec == "auto" else int(spec)
-        count = min(channels, batch or 32)
-        featviz.render(
+        # 'auto' renders a layer's worth of units (up to 32 on CPU, 1024 on CUDA) so featviz
+        # picks its batch size as it would for an atlas.
+        count = min(channels, batch or (1024 if device.type == "cuda" else 32))
+        warm = featviz.render(
             model, args.layer, channels=range(count), batch_size=batch, **{**common, "steps": 2}
-        )  # warm-up (and compile, if asked)
-        probe = featviz.render(model, args.layer, channels=range(1), **{**common, "steps": 0})
-        bf16 = probe.settings["precision"] == "bf16"
-        channels_last = bool(probe.settings["channels_last"])
-        before = (
-            ceiling(model, args.layer, batch or 8, model_size, args.steps, device, bf16, channels_last)
-            if batch
-            else None
-        )
+        )  # warm-up (and compile, if asked); tells the batch size featviz picks
+        picked = int(warm.settings["batch_size"])
+        bf16 = warm.settings["precision"] == "bf16"
+        channels_last = bool(warm.settings["channels_last"])
+        before = ceiling(model, args.layer, picked, model_size, args.steps, device, bf16, channels_last)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         result = featviz.render(model, args.layer, channels=range(count), batch_size=batch, **common)
-        picked = int(result.settings["batch_size"])
         peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
-        if before is None:
-            before = ceiling(model, args.layer, picked, model_size, args.steps, device, bf16, channels_last)
         after = ceiling(model, args.layer, picked, model_size, args.steps, device, bf16, channels_last)
         ours = count * args.steps / result.seconds
         roof = (before + after) / 2

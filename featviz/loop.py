@@ -389,6 +389,8 @@ def _run_chunk(
             interrupted = True
         finally:
             redirect.__exit__()
+        if job.device.type == "cuda":  # once per chunk: the queued steps belong to its time
+            torch.cuda.synchronize(job.device)
         seconds = time.perf_counter() - start
         final_images, final_scores = evaluate()
 

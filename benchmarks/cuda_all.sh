@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Every GPU measurement featviz records, in one go (about 5 minutes on an H200):
+#   bash benchmarks/cuda_all.sh OUTPUT_FOLDER [LUCENT_FOLDER]
+# Writes the JSON of each run, the default render, an atlas grid and the log into OUTPUT_FOLDER.
+set -uo pipefail
+out=${1:?usage: cuda_all.sh OUTPUT_FOLDER [LUCENT_FOLDER]}
+lucent=${2:-}
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1
+python=${PYTHON:-python3}
+{
+  nvidia-smi -L
+  "$python" -c "import torch, kornia, timm; print('torch', torch.__version__, 'kornia', kornia.__version__, 'timm', timm.__version__)"
+  "$python" benchmarks/speed.py --device cuda --layer blocks.4 --steps 100 --batch-sizes auto,128,1 \
+    --json "$out/speed_cuda_blocks4.json"
+  "$python" benchmarks/speed.py --device cuda --layer classifier --steps 100 --batch-sizes auto,128 \
+    --json "$out/speed_cuda_classifier.json"
+  "$python" benchmarks/speed.py --device cuda --layer classifier --steps 100 --batch-sizes 128 \
+    --precision fp32 --json "$out/speed_cuda_classifier_fp32.json"
+  "$python" benchmarks/speed.py --device cuda --layer blocks.1 --steps 100 --batch-sizes auto \
+    --json "$out/speed_cuda_blocks1.json"
+  "$python" benchmarks/cuda_check.py --json "$out/cuda_check.json" --png "$out/cuda_blocks4_12.png"
+  SECONDS=0
+  "$python" -m featviz atlas efficientnet_lite0 blocks.5 --device cuda -q -o /tmp/cuda_atlas_blocks5 \
+    && cp /tmp/cuda_atlas_blocks5/grid.png "$out/cuda_atlas_blocks5_grid.png"
+  echo "featviz atlas efficientnet_lite0 blocks.5 (all channels, 256 steps): ${SECONDS} s wall"
+  if [ -n "$lucent" ]; then  # Lucent one unit at a time vs featviz, same run
+    "$python" benchmarks/speed.py --device cuda --layer blocks.4 --steps 50 --batch-sizes auto,1 \
+      --lucent "$lucent" --json "$out/speed_cuda_blocks4_lucent.json"
+  fi
+} 2>&1 | tee "$out/log.txt"

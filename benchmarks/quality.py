@@ -33,34 +33,48 @@ import torch
 
 import featviz
 from featviz import metrics
+from featviz.loop import DEFAULT_STEPS
 
 QUICK_CHANNELS = ["blocks.2:5", "blocks.4:12", "blocks.5:20"]
 FULL_CHANNELS = [*QUICK_CHANNELS, "blocks.3:10", "blocks.5:77", "blocks.6:40"]
 QUICK_CLASSES = [285, 967]  # Egyptian cat, espresso: both have offline photos for plausibility
-FULL_CLASSES = [*QUICK_CLASSES, 657]  # missile
+# + missile (has photos), and five classes without offline photos (transferability only):
+# goldfish, flamingo, bee, balloon, strawberry
+FULL_CLASSES = [*QUICK_CLASSES, 657, 1, 130, 309, 417, 949]
+
+# The Fourier rows of the matrix use Lucid's settings (1/f scaling, lr 0.05), as measured before
+# featviz's own defaults moved to decay 1.25 and lr 0.025 (RESULTS.md).
+LUCID_FFT = {"param": "fft", "decay_power": 1.0, "lr": 0.05}
 
 # Further candidates, run when named with --configs; a config's own "steps" overrides --steps
 # (the multi-crop ones do 8 forward passes per step).
 EXTRA_CONFIGS: list[dict] = [
-    {"name": "fourier+decorrelated, no ReLU redirect", "param": "fft", "redirect_relu": False},
-    {"name": "fourier+decorrelated, multicrop", "param": "fft", "transforms": "multicrop", "steps": 64},
+    {"name": "featviz defaults", "steps": DEFAULT_STEPS},
+    {
+        "name": "featviz defaults until 2026-11-26 (decay 1, standard, lr 0.05, 256 steps)",
+        **LUCID_FFT,
+        "transforms": "standard",
+        "steps": 256,
+    },
+    {"name": "fourier+decorrelated, no ReLU redirect", **LUCID_FFT, "redirect_relu": False},
+    {"name": "fourier+decorrelated, multicrop", **LUCID_FFT, "transforms": "multicrop", "steps": 64},
     {"name": "maco (multicrop)", "param": "maco", "steps": 128},
     {"name": "laplacian", "param": "laplacian"},
     {"name": "cppn", "param": "cppn"},
-    {"name": "fourier+decorrelated, alpha (scored over grey)", "param": "fft", "alpha": True},
+    {"name": "fourier+decorrelated, alpha (scored over grey)", **LUCID_FFT, "alpha": True},
     {"name": "accentuate from the astronaut photo", "accentuate": "astronaut", "steps": 128},
     {"name": "caricature of each class's photo at blocks.5", "caricature": "blocks.5"},
     # Candidates for closing the gap to faccent's class probability (see RESULTS.md).
-    {"name": "fourier+decorrelated, scale 0.6-1.2", "param": "fft", "transforms": "wide_scale"},
+    {"name": "fourier+decorrelated, scale 0.6-1.2", **LUCID_FFT, "transforms": "wide_scale"},
     {
         "name": "fourier+decorrelated, scale 0.6-1.2, lr 0.025",
-        "param": "fft",
+        **LUCID_FFT,
         "transforms": "wide_scale",
         "lr": 0.025,
     },
     {
         "name": "fourier+decorrelated, standard + 2 crops",
-        "param": "fft",
+        **LUCID_FFT,
         "transforms": "standard_2crops",
         "steps": 128,
     },
@@ -76,15 +90,15 @@ def _wide_scale() -> list:
 
 QUICK_CONFIGS = [
     {"name": "pixel", "param": "pixel_rgb", "transforms": "standard"},
-    {"name": "fourier", "param": "fft_rgb", "transforms": "standard"},
-    {"name": "fourier+decorrelated", "param": "fft", "transforms": "standard"},
-    {"name": "fourier+decorrelated, no transforms", "param": "fft", "transforms": "none"},
+    {"name": "fourier", **LUCID_FFT, "param": "fft_rgb", "transforms": "standard"},
+    {"name": "fourier+decorrelated", **LUCID_FFT, "transforms": "standard"},
+    {"name": "fourier+decorrelated, no transforms", **LUCID_FFT, "transforms": "none"},
 ]
 FULL_CONFIGS = [
     *QUICK_CONFIGS,
     {"name": "pixel+decorrelated", "param": "pixel", "transforms": "standard"},
-    {"name": "fourier+decorrelated, lr 0.1", "param": "fft", "transforms": "standard", "lr": 0.1},
-    {"name": "fourier+decorrelated, lr 0.025", "param": "fft", "transforms": "standard", "lr": 0.025},
+    {"name": "fourier+decorrelated, lr 0.1", **LUCID_FFT, "transforms": "standard", "lr": 0.1},
+    {"name": "fourier+decorrelated, lr 0.025", **LUCID_FFT, "transforms": "standard", "lr": 0.025},
 ]
 
 
@@ -102,7 +116,16 @@ def evaluate(
 ) -> dict:
     """Render every unit with featviz under ``config`` and score the result."""
     targets = [*channels, *(f"output:{c}" for c in classes)]
-    kwargs = {k: v for k, v in config.items() if k not in ("name", "steps", "accentuate", "caricature")}
+    special = ("name", "steps", "accentuate", "caricature", "decay_power")
+    kwargs = {k: v for k, v in config.items() if k not in special}
+    if "decay_power" in config:  # a Fourier image with another 1/f exponent, seeded as render() would
+        kwargs["param"] = featviz.param.FourierImage(
+            224,
+            len(targets),
+            featviz.rng.image_seeds(0, len(targets)),
+            decay_power=config["decay_power"],
+            decorrelate=config.get("param", "fft") == "fft",
+        )
     if kwargs.get("transforms") == "wide_scale":
         kwargs["transforms"] = _wide_scale()
     elif kwargs.get("transforms") == "standard_2crops":

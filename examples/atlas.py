@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 import featviz
+from featviz.loop import DEFAULT_STEPS
 
 
 def main() -> None:
@@ -20,7 +21,7 @@ def main() -> None:
     parser.add_argument("layer", nargs="?", default="blocks.5")
     parser.add_argument("out_dir", nargs="?", default="atlas_out")
     parser.add_argument("--photos", help="a folder of your own images (optional)")
-    parser.add_argument("--steps", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     args = parser.parse_args()
 
     result = featviz.atlas(

@@ -2,7 +2,7 @@
 
 Examples::
 
-    featviz render efficientnet_lite0 blocks.4:12 -o out.png --steps 256 --size 224 --seed 0
+    featviz render efficientnet_lite0 blocks.4:12 -o out.png --steps 384 --size 224 --seed 0
     featviz render efficientnet_lite0 blocks.4 --channels 0:8 -o grid.png
     featviz layers efficientnet_lite0
 """
@@ -16,6 +16,9 @@ from typing import Any
 
 from featviz.errors import FeatvizError, InvalidArgumentError
 from featviz.targets import GRAMMAR, parse_channels
+
+#: = featviz.loop.DEFAULT_STEPS, repeated so that ``--help`` does not import torch (a test checks).
+DEFAULT_STEPS = 384
 
 _MODEL_HELP = (
     "a zoo name (efficientnet_lite0, efficientnet_lite1/2 if installed, torchvision:NAME, "
@@ -136,7 +139,9 @@ def _render_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _add_render_options(parser: argparse.ArgumentParser, batch_help: str) -> None:
-    parser.add_argument("--steps", type=int, default=256, help="optimization steps (default 256)")
+    parser.add_argument(
+        "--steps", type=int, default=DEFAULT_STEPS, help=f"optimization steps (default {DEFAULT_STEPS})"
+    )
     parser.add_argument("--size", type=_size, help="image size N or HxW (default: model input)")
     parser.add_argument(
         "--param",
@@ -146,10 +151,11 @@ def _add_render_options(parser: argparse.ArgumentParser, batch_help: str) -> Non
     parser.add_argument(
         "--transforms",
         default="auto",
-        help="auto (default: multicrop for --param maco, else standard), standard, multicrop or none",
+        help="auto (default: multicrop for --param maco, else wide), wide, standard (Lucid's), "
+        "multicrop or none",
     )
     parser.add_argument(
-        "--lr", type=float, help="Adam learning rate (default: the parameterization's; 0.05 for fft)"
+        "--lr", type=float, help="Adam learning rate (default: the parameterization's; 0.025 for fft)"
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--batch-size", type=int, help=batch_help)

@@ -32,7 +32,7 @@ from featviz.targets import INPUT, Target, parse_target
 from featviz.transforms import Transform, Transforms, make_transforms, resize
 from featviz.zoo import resolve_model
 
-DEFAULT_STEPS = 256
+DEFAULT_STEPS = 384
 # With alpha=True, full opacity costs this share of the score (see AlphaImage).
 ALPHA_PENALTY = 0.3
 # redirect_relu=True redirects ReLU gradients for this many first steps (see featviz.redirect).
@@ -97,11 +97,11 @@ def render(
         param: ``"fft"`` (default), ``"fft_rgb"``, ``"pixel"``, ``"pixel_rgb"``, or an
             :class:`~featviz.param.ImageParam` instance.
         transforms: ``"auto"`` (default: ``"multicrop"`` for ``param="maco"``, else
-            ``"standard"``), ``"standard"``, ``"multicrop"``, ``"none"``, or a list of transforms /
+            ``"wide"``), ``"wide"``, ``"standard"``, ``"multicrop"``, ``"none"``, or a list of transforms /
             callables (see :mod:`featviz.transforms`).
         preprocess: the model's input normalization (see :mod:`featviz.preprocess`); default:
             from the model's metadata, else ImageNet mean/std.
-        lr: Adam learning rate (default: the parameterization's, 0.05 for ``"fft"``; see
+        lr: Adam learning rate (default: the parameterization's, 0.025 for ``"fft"``; see
             ``ImageParam.default_lr``).
         optimizer: ``params -> torch.optim.Optimizer`` to use instead of Adam(lr).
         seed: an int, or one int per image; the same seed on the same device gives the same
@@ -169,6 +169,13 @@ def render(
     n_images = len(labels)
     pre = resolve_preprocess(model, preprocess)
     image_size = normalize_size(size) if size is not None else (pre.input_size or (224, 224))
+    if isinstance(param, ImageParam):  # a given parameterization fixes the size
+        if size is not None and tuple(param.size) != image_size:
+            raise InvalidArgumentError(
+                f"param holds {tuple(param.size)} images but size={size!r}; "
+                "leave size out or build the parameterization at that size"
+            )
+        image_size = (int(param.size[0]), int(param.size[1]))
     transforms = _auto_transforms(transforms, param)
     init_images = None if init is None else load_images(init, image_size)
     if init_images is not None and len(init_images) not in (1, n_images):
@@ -292,7 +299,7 @@ def _auto_transforms(transforms: TransformsArg, param: object) -> TransformsArg:
     """``"auto"``: the transforms the parameterization was designed with."""
     if transforms != "auto":
         return transforms
-    return "multicrop" if param == "maco" or isinstance(param, MacoImage) else "standard"
+    return "multicrop" if param == "maco" or isinstance(param, MacoImage) else "wide"
 
 
 def _use_bf16(precision: str, device: torch.device) -> bool:

@@ -26,7 +26,7 @@ from torch import nn
 from featviz.errors import InvalidArgumentError
 from featviz.hooks import Recorder, guarded, model_device
 from featviz.io import load_images
-from featviz.loop import DEFAULT_STEPS, render
+from featviz.loop import render
 from featviz.objectives import Acts, Objective, Shapes, as_objective
 from featviz.param import normalize_size
 from featviz.preprocess import resolve_preprocess
@@ -42,7 +42,7 @@ def caricature(
     layer: str,
     *,
     power: float = 1.0,
-    steps: int = DEFAULT_STEPS,
+    steps: int = 256,
     **render_kwargs: Any,  # noqa: ANN401
 ) -> RenderResult:
     """Render what ``layer`` represents in ``image``, exaggerated.
@@ -59,7 +59,10 @@ def caricature(
             larger = stay closer to the photo's representation (feature inversion).
         steps: optimization steps.
         **render_kwargs: anything :func:`featviz.render` takes (``size``, ``param``,
-            ``transforms``, ``seed``, ``init``, ...).
+            ``transforms``, ``seed``, ``init``, ...). Unlike a free render the default transforms
+            are Lucid's ``"standard"`` (and lr 0.05 for the Fourier image): the score compares
+            the render's activations with the photo's position by position, which the ``"wide"``
+            transforms' large shifts and rescalings would misalign.
 
     Returns:
         A :class:`~featviz.result.RenderResult` with one image.
@@ -88,7 +91,7 @@ def caricature(
         return dot * cos.clamp(min=0.1).pow(power)
 
     objective = Objective(fn, {name}, f"caricature({name}, power={power:g})", validate)
-    return render(model, objective, steps=steps, **render_kwargs)
+    return render(model, objective, steps=steps, **_aligned(render_kwargs))
 
 
 def accentuate(
@@ -116,7 +119,8 @@ def accentuate(
             logits for an ``output:`` target).
         alpha: strength of the closeness term; 0 = plain render started from the photo.
         steps: optimization steps (default 128: the point is a small change).
-        **render_kwargs: anything :func:`featviz.render` takes.
+        **render_kwargs: anything :func:`featviz.render` takes; as for :func:`caricature`, the
+            default transforms are ``"standard"`` (and lr 0.05 for the Fourier image).
 
     Returns:
         A :class:`~featviz.result.RenderResult` with one image; ``init`` is the photo.
@@ -147,7 +151,16 @@ def accentuate(
     objective = Objective(
         fn, unit.layers | {reg}, f"accentuate({unit!r}, stay near the photo at {reg}, alpha={alpha:g})"
     )
-    return render(model, objective, steps=steps, init=image, **render_kwargs)
+    return render(model, objective, steps=steps, init=image, **_aligned(render_kwargs))
+
+
+def _aligned(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Photo-seeded defaults: Lucid's small transforms (and its lr for the Fourier image), so the
+    render stays aligned with the photo it is compared with."""
+    kwargs = {"transforms": "standard", **kwargs}
+    if kwargs.get("param", "fft") == "fft" and kwargs.get("lr") is None:
+        kwargs["lr"] = 0.05
+    return kwargs
 
 
 def _model_input(model: nn.Module, image: Any, kwargs: dict[str, Any]) -> torch.Tensor:  # noqa: ANN401

@@ -369,11 +369,23 @@ def resize(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def standard() -> list[Transform]:
-    """The default robustness set: pad 12, jitter 8, scale 0.9–1.1, rotate ±10°, jitter 4.
+    """Lucid's robustness set: pad 12, jitter 8, scale 0.9–1.1, rotate ±10°, jitter 4.
 
-    The same recipe as Lucid's ``standard_transforms`` (Olah et al. 2017), executed as one warp.
+    The same recipe as Lucid's ``standard_transforms`` (Olah et al. 2017), executed as one warp
+    (featviz's default until it was measured against :func:`wide`).
     """
     return [Pad(12), Jitter(8), RandomScale(0.9, 1.1), RandomRotate(10), Jitter(4)]
+
+
+def wide() -> list[Transform]:
+    """featviz's default robustness set: pad 16, jitter 16, scale 0.5–1.3, rotate ±15°, jitter 4.
+
+    Lucid's :func:`standard` recipe with wider ranges, still one warp per step. The picture must
+    work at twice the range of sizes and positions, which makes class renders far more
+    recognizable to other models and spectra smoother, at the cost of a little activation
+    (benchmarks/RESULTS.md measures each).
+    """
+    return [Pad(16), Jitter(16), RandomScale(0.5, 1.3), RandomRotate(15), Jitter(4)]
 
 
 def multicrop(
@@ -387,13 +399,17 @@ def multicrop(
     return [MultiCrop(crops, min_size, max_size), GaussianNoise(noise)]
 
 
-PRESETS: dict[str, Callable[[], list[Transform]]] = {"standard": standard, "multicrop": multicrop}
+PRESETS: dict[str, Callable[[], list[Transform]]] = {
+    "wide": wide,
+    "standard": standard,
+    "multicrop": multicrop,
+}
 
 
 def make_transforms(
     transforms: str | Sequence[Transform | Callable[[torch.Tensor], torch.Tensor]] | None,
 ) -> Transforms:
-    """A preset name (``"standard"``, ``"multicrop"``), ``"none"``/``None``/``[]``, or a list of
+    """A preset name (``"wide"``, ``"standard"``, ``"multicrop"``), ``"none"``/``None``/``[]``, or a list of
     transforms → :class:`Transforms`.
 
     Raises:

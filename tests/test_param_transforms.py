@@ -86,6 +86,7 @@ def test_make_transforms_names_and_errors() -> None:
     assert T.make_transforms("none").n_random == 0
     assert T.make_transforms(None).n_random == 0
     assert T.make_transforms("standard").n_random == 6
+    assert T.make_transforms("wide").n_random == 6  # same recipe, wider ranges
     with pytest.raises(InvalidArgumentError):
         T.make_transforms("fancy")
     with pytest.raises(InvalidArgumentError):
@@ -226,7 +227,7 @@ def test_cppn_is_a_smooth_function_of_position_at_any_size() -> None:
     assert not torch.allclose(x[0], x[1])  # one network per image
     big = image.render_at(60)
     assert big.shape == (2, 3, 60, 60) and big.min() >= 0 and big.max() <= 1
-    assert default_lr("cppn") == 0.005 and default_lr("fft") == 0.05
+    assert default_lr("cppn") == 0.005 and default_lr("fft") == 0.025 and default_lr("pixel") == 0.05
 
 
 def test_alpha_image_adds_an_opacity_channel() -> None:

@@ -143,3 +143,9 @@ def test_toolbox_example_writes_every_picture(tmp_path) -> None:
     assert {"caricature.png", "accentuate.png", "photo.png"} <= names
     with Image.open(tmp_path / "alpha.png") as image:
         assert image.mode == "RGBA"
+
+
+def test_cli_default_steps_match_the_library() -> None:
+    from featviz import cli, loop
+
+    assert cli.DEFAULT_STEPS == loop.DEFAULT_STEPS

@@ -280,7 +280,7 @@ def test_laplacian_and_cppn_renders_rise(tiny, param) -> None:
     result = featviz.render(tiny, "conv3:1", param=param, **{**FAST, "steps": 25})
     assert result.images.shape == (1, 3, 32, 32)
     assert result.history[-3:].mean() > result.history[:3].mean()
-    assert result.settings["lr"] == (0.005 if param == "cppn" else 0.05)
+    assert result.settings["lr"] == {"cppn": 0.005, "fft": 0.025}.get(param, 0.05)
 
 
 def test_alpha_render_gives_rgba_images_and_png(tiny, tmp_path) -> None:
@@ -299,3 +299,24 @@ def test_alpha_render_gives_rgba_images_and_png(tiny, tmp_path) -> None:
     with Image.open(path) as png:
         assert png.mode == "RGBA" and png.size == (32, 32)
     assert result.to_pil().mode == "RGBA"  # the grid keeps transparency too
+
+
+def test_default_render_uses_the_measured_defaults(tiny) -> None:
+    result = featviz.render(tiny, "conv3:1", steps=1, size=32, progress=False)
+    assert result.settings["transforms"] == "wide" and result.settings["lr"] == 0.025
+    from featviz.loop import DEFAULT_STEPS
+
+    assert DEFAULT_STEPS == 384
+    assert featviz.param.FourierImage(8).decay_power == featviz.param.DEFAULT_DECAY_POWER == 1.25
+    lucid = featviz.render(
+        tiny,
+        "conv3:1",
+        param=featviz.param.FourierImage(32, decay_power=1.0),
+        transforms="standard",
+        steps=1,
+        progress=False,
+    )
+    assert lucid.settings["transforms"] == "standard" and lucid.settings["lr"] == 0.025
+    assert lucid.images.shape == (1, 3, 32, 32)  # a given parameterization fixes the size
+    with pytest.raises(InvalidArgumentError, match="leave size out"):
+        featviz.render(tiny, "conv3:1", param=featviz.param.FourierImage(32), size=64, steps=1)

@@ -55,6 +55,7 @@ def test_caricature_grows_along_the_photos_representation(tiny) -> None:
             a = ref.run(photo[None])["conv2"].flatten()
             b = ref.run(result.images)["conv2"].flatten()
     assert torch.cosine_similarity(a, b, dim=0) > 0.5  # still about the photo
+    assert result.settings["transforms"] == "standard" and result.settings["lr"] == 0.05
     assert_untouched(tiny, before)
     with pytest.raises(InvalidArgumentError, match="hidden layer"):
         featviz.caricature(tiny, photo, "conv2:3", steps=1, **FAST)
@@ -68,6 +69,10 @@ def test_accentuate_raises_the_unit_and_stays_near_the_photo(tiny) -> None:
     assert float(unit_response(tiny, "conv3:1", near.images)[0]) > start
     assert (near.images - photo).abs().mean() < (free.images - photo).abs().mean()
     assert "accentuate" in near.objective
+    # photo-seeded renders keep Lucid's small transforms and lr so they stay aligned with the photo
+    assert near.settings["transforms"] == "standard" and near.settings["lr"] == 0.05
+    own = featviz.accentuate(tiny, photo, "conv3:1", steps=1, transforms="none", lr=0.01, **FAST)
+    assert own.settings["transforms"] == "none" and own.settings["lr"] == 0.01
     with pytest.raises(InvalidArgumentError, match="init"):
         featviz.accentuate(tiny, photo, "conv3:1", init=photo, steps=1, **FAST)
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every GPU measurement featviz records, in one go (about 5 minutes on an H200):
+# Every GPU measurement featviz records, in one go (about 9 minutes on an H200: 464 s measured
+# without the Lucent step, which took about a minute in a run of its own; 137 s of it compiling):
 #   bash benchmarks/cuda_all.sh OUTPUT_FOLDER [LUCENT_FOLDER]
 # Writes the JSON of each run, the default render, an atlas grid and the log into OUTPUT_FOLDER.
 set -uo pipefail

@@ -25,6 +25,11 @@ import time
 import torch
 
 import featviz
+from featviz.hooks import model_device
+from featviz.loop import DEFAULT_STEPS
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from speed import machine, sync  # noqa: E402 - sibling benchmark script
 
 LAYER = "blocks.4"
 CONFIGS = {
@@ -38,16 +43,12 @@ CONFIGS = {
 }
 
 
-def sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
 def timed(**kwargs) -> tuple[featviz.RenderResult, float]:
-    sync()
+    device = model_device(kwargs["model"])
+    sync(device)
     start = time.perf_counter()
     result = featviz.render(progress=False, **kwargs)
-    sync()
+    sync(device)
     return result, time.perf_counter() - start
 
 
@@ -148,7 +149,7 @@ def main() -> None:
     result, seconds = timed(model=model, target="blocks.4:12")
     report(
         {
-            "check": "default render blocks.4:12 (256 steps)",
+            "check": f"default render blocks.4:12 ({DEFAULT_STEPS} steps)",
             "seconds": round(seconds, 2),
             "score": round(result.scores.item(), 3),
             "settings": {k: str(result.settings[k]) for k in ("precision", "channels_last", "batch_size")},
@@ -159,7 +160,7 @@ def main() -> None:
 
     record = {
         "command": " ".join(["python", *sys.argv]),
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "device": machine(device),
         "torch": torch.__version__,
         "featviz": featviz.__version__,
         "checks": records,

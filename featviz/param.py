@@ -26,9 +26,10 @@ from __future__ import annotations
 import abc
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -579,7 +580,7 @@ def composite(images: torch.Tensor, background: torch.Tensor | float) -> torch.T
 
 
 PARAMS: dict[str, str] = {
-    "fft": "FourierImage: 1/f-scaled Fourier spectrum, decorrelated colour (the default)",
+    "fft": "FourierImage: 1/f^1.25-scaled Fourier spectrum, decorrelated colour (the default)",
     "fft_rgb": "FourierImage with plain RGB colour (decorrelate=False)",
     "pixel": "PixelImage: one parameter per pixel, decorrelated colour",
     "pixel_rgb": "PixelImage with plain RGB colour (decorrelate=False)",
@@ -588,21 +589,25 @@ PARAMS: dict[str, str] = {
     "cppn": "CPPNImage: a per-image coordinate MLP (organic, resolution-free patterns; lr 0.005)",
 }
 
+# What each name in PARAMS builds: the class and its keyword arguments.
+_BUILDS: dict[str, tuple[type[ImageParam], dict[str, Any]]] = {
+    "fft": (FourierImage, {}),
+    "fft_rgb": (FourierImage, {"decorrelate": False}),
+    "pixel": (PixelImage, {}),
+    "pixel_rgb": (PixelImage, {"decorrelate": False}),
+    "maco": (MacoImage, {}),
+    "laplacian": (LaplacianImage, {}),
+    "cppn": (CPPNImage, {}),
+}
+
 
 def default_lr(param: str | ImageParam) -> float:
     """The learning rate a parameterization (name or instance) is tuned for."""
     if isinstance(param, ImageParam):
         return param.default_lr
-    classes: dict[object, type[ImageParam]] = {
-        "fft": FourierImage,
-        "fft_rgb": FourierImage,
-        "pixel": PixelImage,
-        "pixel_rgb": PixelImage,
-        "maco": MacoImage,
-        "cppn": CPPNImage,
-        "laplacian": LaplacianImage,
-    }
-    return classes[param].default_lr if param in classes else ImageParam.default_lr
+    if isinstance(param, str) and param in _BUILDS:
+        return _BUILDS[param][0].default_lr
+    return ImageParam.default_lr
 
 
 def make_param(
@@ -639,20 +644,10 @@ def _make_rgb(
             f"param must be a name or a featviz.param.ImageParam subclass, got "
             f"{type(param).__name__}; subclass ImageParam and implement raw()"
         )
-    if param == "fft":
-        return FourierImage(size, batch, seed)
-    if param == "fft_rgb":
-        return FourierImage(size, batch, seed, decorrelate=False)
-    if param == "pixel":
-        return PixelImage(size, batch, seed)
-    if param == "pixel_rgb":
-        return PixelImage(size, batch, seed, decorrelate=False)
-    if param == "maco":
-        return MacoImage(size, batch, seed)
-    if param == "laplacian":
-        return LaplacianImage(size, batch, seed)
-    if param == "cppn":
-        return CPPNImage(size, batch, seed)
+    if isinstance(param, str) and param in _BUILDS:
+        cls, kwargs = _BUILDS[param]
+        build: Callable[..., ImageParam] = cls  # every subclass takes (size, batch, seed, ...)
+        return build(size, batch, seed, **kwargs)
     names = ", ".join(repr(n) for n in PARAMS)
     raise InvalidArgumentError(
         f"unknown parameterization {param!r}; expected one of {names} or an ImageParam instance"

@@ -26,7 +26,9 @@ import torch
 
 import featviz
 from featviz.hooks import model_device
-from featviz.loop import DEFAULT_STEPS
+from featviz.options import DEFAULTS
+
+DEFAULT_STEPS = DEFAULTS.steps
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from speed import machine, sync  # noqa: E402 - sibling benchmark script

@@ -33,7 +33,9 @@ import torch
 
 import featviz
 from featviz import metrics
-from featviz.loop import DEFAULT_STEPS
+from featviz.options import DEFAULTS
+
+DEFAULT_STEPS = DEFAULTS.steps
 
 QUICK_CHANNELS = ["blocks.2:5", "blocks.4:12", "blocks.5:20"]
 FULL_CHANNELS = [*QUICK_CHANNELS, "blocks.3:10", "blocks.5:77", "blocks.6:40"]

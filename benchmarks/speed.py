@@ -32,7 +32,11 @@ import time
 import torch
 
 import featviz
-from featviz.hooks import Recorder, guarded
+from featviz import rng
+from featviz.optimize import _drop_nonfinite
+from featviz.param import make_param
+from featviz.redirect import RedirectedReLU
+from featviz.transforms import make_transforms
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from core_check import run_lucent  # noqa: E402 - sibling benchmark script
@@ -58,21 +62,81 @@ def ceiling(
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     x.requires_grad_(True)
-    with guarded(model), Recorder(model, {layer}) as recorder:
+    with featviz.prepare(model, preprocess="none").hooked({layer}, bf16=bf16, normalized=True) as forward:
 
         def step() -> None:
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                act = recorder.run(x)[layer]
-            act.float().mean().backward()
+            act = forward(x)[layer]
+            act.mean().backward()
 
-        for _ in range(3):
-            step()
-        sync(device)
-        start = time.perf_counter()
-        for _ in range(steps):
-            step()
-        sync(device)
-    return batch * steps / (time.perf_counter() - start)
+        return batch / _seconds_per_call(step, steps, device, warmup=3)
+
+
+def _seconds_per_call(work, steps: int, device: torch.device, warmup: int = 2) -> float:
+    """Seconds per call of ``work``, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        work()
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        work()
+    sync(device)
+    return (time.perf_counter() - start) / steps
+
+
+def breakdown(model, layer: str, batch: int, size: tuple[int, int], steps: int, device: torch.device) -> dict:
+    """Milliseconds per step of each part of a default render step, each timed on its own.
+
+    model = bare forward+backward of the prefix (the ceiling); param = the Fourier image's
+    forward+backward; warp = the "wide" transforms' forward+backward; attribution = summing the
+    input gradient's magnitude; nonfinite = the NaN/inf mask on the gradients; optimizer = Adam's
+    step; redirection = the extra cost of a forward+backward with ReLU redirection on.
+    """
+    seeds = rng.image_seeds(0, batch)
+    image = make_param("fft", size, batch, seeds).to(device)
+    pipeline = make_transforms("wide").to(device)
+    u = pipeline.sample(seeds, 1)[0].to(device)
+    opt = torch.optim.Adam(image.parameters(), lr=0.025)
+    x = torch.rand(batch, 3, *size, device=device, requires_grad=True)
+    prepared = featviz.prepare(model)
+    scores = torch.zeros(batch, device=device)
+    attribution = torch.zeros(batch, 1, *size, device=device)
+    grad = torch.rand(batch, 3, *size, device=device)
+
+    def param() -> None:
+        image().sum().backward()
+
+    def warp() -> None:
+        pipeline(x, u, size).sum().backward()
+
+    def attribute() -> None:
+        attribution.add_(grad.abs().sum(1, keepdim=True).nan_to_num(0.0, 0.0, 0.0))
+
+    def nonfinite() -> None:
+        _drop_nonfinite(image, scores)
+
+    def optimizer() -> None:
+        opt.step()
+
+    with prepared.hooked({layer}) as forward:
+
+        def plain() -> None:
+            forward(x)[layer].mean().backward()
+
+        def redirected() -> None:
+            with RedirectedReLU(prepared.model):
+                forward(x)[layer].mean().backward()
+
+        param()  # gives the parameters gradients for the optimizer and the mask
+        parts = {
+            "model": _seconds_per_call(plain, steps, device),
+            "param": _seconds_per_call(param, steps, device),
+            "warp": _seconds_per_call(warp, steps, device),
+            "attribution": _seconds_per_call(attribute, steps, device),
+            "nonfinite": _seconds_per_call(nonfinite, steps, device),
+            "optimizer": _seconds_per_call(optimizer, steps, device),
+        }
+        parts["redirection"] = _seconds_per_call(redirected, steps, device) - parts["model"]
+    return {name: round(1000 * seconds, 2) for name, seconds in parts.items()}
 
 
 def machine(device: torch.device) -> str:
@@ -102,6 +166,9 @@ def main() -> None:
     parser.add_argument("--lucent", help="folder where torch-lucent is installed (--target)")
     parser.add_argument("--lucent-units", type=int, default=2, help="units Lucent renders")
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also time each part of a step on its own, per batch size"
+    )
     args = parser.parse_args()
 
     device = torch.device(args.device)
@@ -164,6 +231,8 @@ def main() -> None:
             "channels_last": channels_last,
             "peak_memory_mib": peak,
         }
+        if args.breakdown:
+            row["breakdown_ms_per_step"] = breakdown(model, args.layer, picked, size, args.steps, device)
         rows.append(row)
         print(json.dumps(row), flush=True)
 
@@ -205,6 +274,11 @@ def main() -> None:
             f"{row['batch_size']:>6}{row['featviz_image_steps_per_s']:>21.1f}"
             f"{row['ceiling_image_steps_per_s']:>10.1f}{row['ratio']:>7.2f}"
         )
+        if "breakdown_ms_per_step" in row:
+            print(
+                "        ms per step: "
+                + ", ".join(f"{k} {v}" for k, v in row["breakdown_ms_per_step"].items())
+            )
     if lucent:
         print(
             f"Lucent one unit at a time: {lucent['image_steps_per_s']:.1f} image-steps/s; "

@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 
 import featviz
-from featviz.loop import DEFAULT_STEPS
+from featviz.options import DEFAULTS
+
+DEFAULT_STEPS = DEFAULTS.steps
 
 
 def main() -> None:

@@ -16,61 +16,70 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from featviz.errors import (
+    AtlasSettingsError,
     ChannelOutOfRangeError,
+    DeviceError,
     FeatvizError,
     InvalidArgumentError,
     LayerNotFoundError,
     ModelLoadError,
     NonFiniteError,
     TargetSyntaxError,
+    WriteError,
 )
 from featviz.targets import Target, parse_target
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "render": "featviz.loop",
+    "render": "featviz.rendering",
     "RenderResult": "featviz.result",
-    "layers": "featviz.layer_table",
-    "LayerInfo": "featviz.layer_table",
+    "prepare": "featviz.prepared",
+    "Prepared": "featviz.prepared",
+    "layers": "featviz.prepared",
+    "LayerInfo": "featviz.prepared",
     "load_model": "featviz.zoo",
     "Preprocess": "featviz.preprocess",
     "atlas": "featviz.neuron_atlas",
     "AtlasResult": "featviz.neuron_atlas",
-    "caricature": "featviz.seeded",
-    "accentuate": "featviz.seeded",
+    "caricature": "featviz.photo",
+    "accentuate": "featviz.photo",
 }
 _SUBMODULES = {
-    "metrics",
-    "loop",
-    "layer_table",
-    "neuron_atlas",
-    "gallery",
+    "batching",
+    "cli",
+    "errors",
     "exemplars",
-    "objectives",
-    "param",
-    "transforms",
+    "gallery",
     "hooks",
+    "html",
     "io",
-    "zoo",
+    "metrics",
+    "neuron_atlas",
+    "objectives",
+    "optimize",
+    "options",
+    "param",
+    "photo",
+    "prepared",
     "preprocess",
+    "redirect",
+    "rendering",
+    "result",
     "rng",
     "targets",
-    "errors",
-    "result",
-    "cli",
-    "redirect",
-    "seeded",
+    "transforms",
+    "zoo",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from featviz import objectives, param, transforms  # noqa: F401
-    from featviz.layer_table import LayerInfo, layers  # noqa: F401
-    from featviz.loop import render  # noqa: F401
     from featviz.neuron_atlas import AtlasResult, atlas  # noqa: F401
+    from featviz.photo import accentuate, caricature  # noqa: F401
+    from featviz.prepared import LayerInfo, Prepared, layers, prepare  # noqa: F401
     from featviz.preprocess import Preprocess  # noqa: F401
+    from featviz.rendering import render  # noqa: F401
     from featviz.result import RenderResult  # noqa: F401
-    from featviz.seeded import accentuate, caricature  # noqa: F401
     from featviz.zoo import load_model  # noqa: F401
 
 
@@ -87,6 +96,8 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "render",
     "RenderResult",
+    "prepare",
+    "Prepared",
     "atlas",
     "AtlasResult",
     "caricature",
@@ -105,7 +116,10 @@ __all__ = [
     "LayerNotFoundError",
     "ChannelOutOfRangeError",
     "InvalidArgumentError",
+    "DeviceError",
+    "AtlasSettingsError",
     "ModelLoadError",
     "NonFiniteError",
+    "WriteError",
     "__version__",
 ]

@@ -10,24 +10,29 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 from featviz.errors import FeatvizError, InvalidArgumentError
+from featviz.options import OPTIONS
 from featviz.targets import GRAMMAR, parse_channels
-
-#: = featviz.loop.DEFAULT_STEPS, repeated so that ``--help`` does not import torch (a test checks).
-DEFAULT_STEPS = 384
 
 _MODEL_HELP = (
     "a zoo name (efficientnet_lite0, efficientnet_lite1/2 if installed, torchvision:NAME, "
-    "timm:NAME) or a file saved with torch.save(model, PATH)"
+    "timm:NAME), a TorchScript file, or a file saved with torch.save(model, PATH) -- loading "
+    "such a pickle runs code from the file, so only use files you trust"
 )
 
 
 def _load(spec: str):  # noqa: ANN202 - returns an nn.Module or a zoo name
-    """A zoo name stays a name; an existing file is loaded as a whole pickled/TorchScript model."""
+    """A zoo name stays a name; an existing file is loaded as a model.
+
+    Safe readers first: ``torch.load(weights_only=True)`` (which cannot run code, and tells a
+    state dict apart), then TorchScript; a whole pickled module last, since unpickling runs code.
+    """
     from pathlib import Path
 
     path = Path(spec)
@@ -37,21 +42,37 @@ def _load(spec: str):  # noqa: ANN202 - returns an nn.Module or a zoo name
     from torch import nn
 
     try:
-        model = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception:  # noqa: BLE001 - try TorchScript next
+        model = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - not plain tensors: a TorchScript file or a pickled module
         try:
-            model = torch.jit.load(str(path), map_location="cpu")
-        except Exception as error:  # noqa: BLE001
-            raise InvalidArgumentError(
-                f"could not load a model from {spec!r} ({type(error).__name__}: {error}); save "
-                "the whole module with torch.save(model, PATH) or torch.jit.save"
-            ) from error
+            with warnings.catch_warnings():  # torch deprecates TorchScript; it still loads
+                warnings.simplefilter("ignore", FutureWarning)
+                model = torch.jit.load(str(path), map_location="cpu")
+        except Exception:  # noqa: BLE001
+            try:
+                model = torch.load(path, map_location="cpu", weights_only=False)
+            except Exception as error:  # noqa: BLE001
+                raise InvalidArgumentError(
+                    f"could not load a model from {spec!r} ({type(error).__name__}: {error}); save "
+                    "the whole module with torch.save(model, PATH) or torch.jit.save"
+                ) from error
     if not isinstance(model, nn.Module):
         raise InvalidArgumentError(
             f"{spec!r} holds a {type(model).__name__}, not an nn.Module; a state dict needs its "
-            "architecture: build the model in Python and call featviz.render(model, ...)"
+            "architecture: build the model in Python, load the state dict, and call "
+            "featviz.render(model, ...)"
         )
     return model
+
+
+def _device(model: object, requested: str | None) -> Any:  # noqa: ANN401 - a torch.device or str
+    """The device for a command: the one asked for, else the best one here (a model file is
+    loaded onto the CPU first)."""
+    if requested is not None or isinstance(model, str):
+        return requested
+    from featviz.prepared import best_device
+
+    return best_device()
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -62,20 +83,21 @@ def _render(args: argparse.Namespace) -> int:
     if channels is not None and len(targets) != 1:
         raise InvalidArgumentError("--channels needs exactly one layer target, e.g. 'blocks.4'")
     target = targets[0] if len(targets) == 1 else targets
-    result = featviz.render(
-        _load(args.model),
-        target,
-        channels=channels,
-        batch=args.batch,
-        seed=args.seed,
-        batch_size=args.batch_size,
-        **_render_options(args),
-    )
+    model = _load(args.model)
+    options = _render_options(args)
+    options["device"] = _device(model, options["device"])
+    result = featviz.render(model, target, channels=channels, batch=args.batch, **options)
     path = result.save(args.output)
     for label, score in zip(result.targets, result.scores.tolist(), strict=True):
         print(f"{label}\tscore {score:.4g}")
-    state = " (interrupted)" if result.interrupted else ""
-    print(f"wrote {path} ({len(result)} image(s), {result.steps_done} steps{state}, {result.seconds:.1f} s)")
+    print(f"wrote {path} ({len(result)} image(s), {result.steps_done} steps, {result.seconds:.1f} s)")
+    if result.interrupted:
+        print(
+            f"featviz: interrupted after {result.steps_done} of {result.settings['steps']} steps; "
+            f"{path} holds the partial picture",
+            file=sys.stderr,
+        )
+        return 130
     return 0
 
 
@@ -84,16 +106,17 @@ def _atlas(args: argparse.Namespace) -> int:
 
     channels = parse_channels(args.channels) if args.channels else None
     try:
+        model = _load(args.model)
         options = _render_options(args)
         if options["device"] is None:
             del options["device"]  # under torchrun each rank picks its own
+            if "WORLD_SIZE" not in os.environ:
+                options["device"] = _device(model, None)
         result = featviz.atlas(
-            _load(args.model),
+            model,
             args.layer,
             channels,
             args.output,
-            seed=args.seed,
-            batch_size=args.batch_size,
             examples=args.examples,
             top_k=args.top_k,
             overwrite=args.overwrite,
@@ -114,63 +137,45 @@ def _atlas(args: argparse.Namespace) -> int:
 def _layers(args: argparse.Namespace) -> int:
     import featviz
 
-    table = featviz.layers(_load(args.model), size=args.size, device=args.device)
+    model = _load(args.model)
+    table = featviz.layers(model, size=args.size, device=_device(model, args.device))
     if args.filter:
         table = type(table)(info for info in table if args.filter in info.layer)
     print(table)
     return 0
 
 
+# How each command-line render option is parsed; names, defaults and help come from OPTIONS.
+_PARSING: dict[str, dict[str, Any]] = {
+    "steps": {"type": int},
+    "size": {"type": lambda text: _size(text), "metavar": "N|HxW"},
+    "lr": {"type": float},
+    "seed": {"type": int},
+    "batch_size": {"type": int},
+    "compile": {"action": "store_true"},
+    "alpha": {"action": "store_true"},
+    "redirect_relu": {"action": "store_false", "flag": "--no-redirect-relu"},
+}
+
+
 def _render_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The render settings shared by ``render`` and ``atlas``."""
-    return {
-        "steps": args.steps,
-        "size": args.size,
-        "param": args.param,
-        "transforms": args.transforms,
-        "lr": args.lr,
-        "precision": args.precision,
-        "compile": args.compile,
-        "redirect_relu": args.redirect_relu,
-        "alpha": args.alpha,
-        "device": args.device,
-        "progress": not args.quiet,
-    }
+    """The render settings shared by ``render`` and ``atlas``, by the names of OPTIONS."""
+    options = {option.name: getattr(args, option.name) for option in OPTIONS if option.cli}
+    options["progress"] = not args.quiet
+    return options
 
 
-def _add_render_options(parser: argparse.ArgumentParser, batch_help: str) -> None:
-    parser.add_argument(
-        "--steps", type=int, default=DEFAULT_STEPS, help=f"optimization steps (default {DEFAULT_STEPS})"
-    )
-    parser.add_argument("--size", type=_size, help="image size N or HxW (default: model input)")
-    parser.add_argument(
-        "--param",
-        default="fft",
-        help="parameterization: fft (default), fft_rgb, pixel, pixel_rgb, maco, laplacian, cppn",
-    )
-    parser.add_argument(
-        "--transforms",
-        default="auto",
-        help="auto (default: multicrop for --param maco, else wide), wide, standard (Lucid's), "
-        "multicrop or none",
-    )
-    parser.add_argument(
-        "--lr", type=float, help="Adam learning rate (default: the parameterization's; 0.025 for fft)"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--batch-size", type=int, help=batch_help)
-    parser.add_argument("--precision", default="auto", help="auto (bf16 on CUDA), fp32 or bf16")
-    parser.add_argument("--compile", action="store_true", help="run the model via torch.compile")
-    parser.add_argument("--alpha", action="store_true", help="learn transparency too (RGBA PNGs)")
-    parser.add_argument(
-        "--no-redirect-relu",
-        dest="redirect_relu",
-        action="store_false",
-        help="turn off ReLU gradient redirection in the first 16 steps",
-    )
-    parser.add_argument(
-        "--device", help="cpu, cuda, cuda:1, ... (default: cpu; under torchrun: one device per rank)"
-    )
+def _add_render_options(parser: argparse.ArgumentParser) -> None:
+    for option in OPTIONS:
+        if not option.cli:
+            continue
+        parsing = dict(_PARSING.get(option.name, {}))
+        flag = parsing.pop("flag", "--" + option.name.replace("_", "-"))
+        shown = parsing.get("action") or option.default is None or "default" in option.help
+        default = "" if shown else f" (default: {option.default})"
+        parser.add_argument(
+            flag, dest=option.name, default=option.default, help=option.help + default, **parsing
+        )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -212,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render.add_argument("--channels", help="with one layer target: channels such as 0:8 or 3,7,9")
     render.add_argument("--batch", type=int, help="images per single target (each its own seed)")
-    _add_render_options(render, "most images per pass; longer target lists render in chunks")
+    _add_render_options(render)
     render.set_defaults(run=_render)
 
     atlas = commands.add_parser(
@@ -225,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     atlas.add_argument("layer", help="dotted module path, e.g. blocks.4")
     atlas.add_argument("-o", "--output", default="atlas", help="output folder (default atlas)")
     atlas.add_argument("--channels", help="channels such as 0:64 or 3,7,9 (default: all)")
-    _add_render_options(atlas, "channels per batch (default 4 on CPU, 64 on CUDA)")
+    _add_render_options(atlas)
     atlas.add_argument("--examples", help="folder of your images: show top exemplars per channel")
     atlas.add_argument("--top-k", type=int, default=4, help="exemplars per channel (default 4)")
     atlas.add_argument("--overwrite", action="store_true", help="start over if settings changed")
@@ -235,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     layers.add_argument("model", help=_MODEL_HELP)
     layers.add_argument("--size", type=_size, help="input size N or HxW (default: model input)")
     layers.add_argument("--filter", help="only layers whose path contains this text")
-    layers.add_argument("--device", help="cpu, cuda, ... (default cpu)")
+    layers.add_argument("--device", help="cpu, cuda, mps, ... (default: the GPU when there is one)")
     layers.set_defaults(run=_layers)
     return parser
 

@@ -38,3 +38,20 @@ class ModelLoadError(FeatvizError, RuntimeError):
 
 class NonFiniteError(FeatvizError, FloatingPointError):
     """The objective or the image became NaN or infinite and could not be recovered."""
+
+
+class DeviceError(InvalidArgumentError):
+    """A device was asked for that this machine does not have (e.g. ``"cuda"`` without a GPU)."""
+
+
+class AtlasSettingsError(InvalidArgumentError):
+    """An output folder holds work made with other settings."""
+
+
+class WriteError(FeatvizError, OSError):
+    """A file could not be written (a full disk, a read-only folder, ...); nothing was left behind.
+
+    The message names the file and the operating system's reason; ``errno``, ``strerror`` and
+    ``filename`` are those of the underlying OSError, so ``except OSError`` and errno checks such
+    as ``error.errno == errno.ENOSPC`` keep working.
+    """

@@ -13,71 +13,37 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
-from PIL import Image
-from torch import nn
 
 from featviz import io
 from featviz.errors import InvalidArgumentError
-from featviz.hooks import Recorder, guarded
-from featviz.preprocess import resolve_preprocess
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
-
-
-def load_folder(folder: Path, size: tuple[int, int]) -> tuple[list[Path], torch.Tensor]:
-    """Images of a folder as center squares resized to ``size``: ``(N, 3, H, W)`` in [0, 1]."""
-    if not folder.is_dir():
-        raise InvalidArgumentError(f"examples must be a folder of images, got {str(folder)!r}")
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not paths:
-        raise InvalidArgumentError(
-            f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found in {str(folder)!r}"
-        )
-    tensors = []
-    for path in paths:
-        with Image.open(path) as image:
-            array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255
-        x = torch.from_numpy(array).permute(2, 0, 1)
-        h, w = x.shape[-2:]
-        s = min(h, w)
-        x = x[:, (h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
-        tensors.append(F.interpolate(x[None], size=size, mode="bilinear", antialias=True)[0])
-    return paths, torch.stack(tensors)
+from featviz.prepared import Prepared
 
 
 def attach_exemplars(
-    model: nn.Module,
+    prepared: Prepared,
     layer: str,
     entries: list[dict[str, Any]],
     folder: Path,
     out: Path,
     top_k: int,
-    device: torch.device,
-    preprocess: object = None,
     batch: int = 16,
 ) -> None:
-    """Add ``"exemplars"`` (crop files) and ``"exemplar_scores"`` to each channel entry."""
-    pre = resolve_preprocess(model, preprocess)
-    size = pre.input_size or (224, 224)
-    paths, images = load_folder(folder, size)
-    normalize = pre.module(device)
+    """Add ``"exemplars"`` (crop files), ``"exemplar_scores"`` and ``"exemplar_sources"`` (the
+    photos' file names) to each channel entry."""
+    size = prepared.default_size
+    paths, images = io.load_folder(folder, size)
     maxima, where = [], []
-    with guarded(model), Recorder(model, {layer}) as recorder, torch.no_grad():
-        for start in range(0, len(images), batch):
-            act = recorder.run(normalize(images[start : start + batch].to(device)))[layer].float()
-            if act.dim() != 4:
-                raise InvalidArgumentError(
-                    f"exemplars need a (C, H, W) feature map, but layer {layer!r} outputs "
-                    f"{tuple(act.shape[1:])}"
-                )
-            flat = act.flatten(2)  # (B, C, h*w)
-            value, index = flat.max(2)
-            maxima.append(value.cpu())
-            where.append(index.cpu())
-            grid_h, grid_w = act.shape[-2:]
+    for _, acts in prepared.iter_activations(images, {layer}, batch):
+        act = acts[layer]
+        if act.dim() != 4:
+            raise InvalidArgumentError(
+                f"exemplars need a (C, H, W) feature map, but layer {layer!r} outputs {tuple(act.shape[1:])}"
+            )
+        value, index = act.flatten(2).max(2)  # over positions: (B, C)
+        maxima.append(value.cpu())
+        where.append(index.cpu())
+        grid_h, grid_w = act.shape[-2:]
     maxima_all, where_all = torch.cat(maxima), torch.cat(where)  # (N, C)
     side_h, side_w = size[0] // 2, size[1] // 2
     for entry in entries:

@@ -2,8 +2,9 @@
 
 featviz promises that a model comes back exactly as it was given: same ``training`` flags, same
 ``requires_grad`` flags, no leftover hooks, untouched parameters and buffers — also after an
-exception or Ctrl-C. :func:`guarded` and :class:`Recorder` keep that promise; nothing else in
-featviz registers hooks or changes modes.
+exception or Ctrl-C. :func:`guarded`, :class:`Recorder`, :func:`trace` and :func:`scoped_hooks`
+keep that promise; nothing else in featviz registers hooks or changes modes (ReLU redirection
+registers its hooks through :func:`scoped_hooks`).
 """
 
 from __future__ import annotations
@@ -93,6 +94,47 @@ def guarded(model: nn.Module) -> Iterator[nn.Module]:
             module.training = flag
         for param, flag in requires_grad:
             param.requires_grad_(flag)
+
+
+@contextmanager
+def scoped_hooks(
+    modules: Iterable[nn.Module],
+    pre_hook: Callable[..., Any] | None = None,
+    hook: Callable[..., Any] | None = None,
+    prepend: bool = False,
+) -> Iterator[None]:
+    """Register a forward pre-hook and/or forward hook on each module, for the ``with`` block only.
+
+    Every handle is removed on exit, whatever happens inside the block.
+    """
+    handles: list[torch.utils.hooks.RemovableHandle] = []
+    try:
+        for module in modules:
+            if pre_hook is not None:
+                handles.append(module.register_forward_pre_hook(pre_hook, prepend=prepend))
+            if hook is not None:
+                handles.append(module.register_forward_hook(hook, prepend=prepend))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def trace(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[nn.Module, torch.Tensor]]:
+    """Run ``x`` through the guarded model once, without gradients, and return every named
+    module whose output holds a tensor: ``{layer: (module, output tensor)}`` in execution order
+    (a module called several times: its first call)."""
+    seen: dict[str, tuple[nn.Module, torch.Tensor]] = {}
+    names = {module: name for name, module in model.named_modules() if name}
+
+    def hook(module: nn.Module, inputs: object, output: object) -> None:
+        tensor = first_tensor(output)
+        if tensor is not None and tensor.dim() >= 1:
+            seen.setdefault(names[module], (module, tensor))
+
+    with guarded(model), scoped_hooks(names, hook=hook), torch.no_grad():
+        model(x)
+    return seen
 
 
 class Recorder:

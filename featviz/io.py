@@ -1,27 +1,33 @@
-"""Disk and display: the one module that turns tensors into PIL images and files.
+"""Disk and display: the one module that turns tensors into PIL images and files, and back.
 
 Images are ``(3, H, W)`` or ``(B, 3, H, W)`` float tensors in [0, 1]; conversion to 8 bits
 happens here and nowhere else. Files are written atomically (to a temporary name, then renamed), so
-an interrupted program never leaves a half-written image.
+an interrupted program never leaves a half-written image; they get the permissions a plain
+``open(path, "w")`` would give (``0o666`` less the umask). Every image file featviz reads, one by
+one or a folder at a time (:func:`image_files`, :func:`load_folder`), is read here too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io as _io
+import json
 import math
 import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+import secrets
+import zlib
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from featviz.errors import InvalidArgumentError
+from featviz.errors import InvalidArgumentError, WriteError
+
+#: The file suffixes (compared in lower case) that count as images when reading a folder.
+IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -73,25 +79,71 @@ def png_bytes(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-@contextmanager
-def _atomic(path: Path, binary: bool) -> Iterator[IO[Any]]:
-    """Open a temporary file beside ``path``; on success rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+# Plain os.open with O_EXCL and mode 0o666, not tempfile.mkstemp (which forces 0o600): the kernel
+# then applies the umask (and a folder's default ACL) itself, exactly as for open(path, "w").
+# The umask is never read, so there is no os.umask() set-and-restore that would briefly change it
+# for other threads, no /proc parsing, and no cached value that goes stale if the program changes it.
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    The temporary file is removed on any exception, KeyboardInterrupt included; an OSError
+    (a full disk, a read-only folder) becomes a :class:`WriteError` naming ``path``.
+    """
+    tmp: Path | None = None
     try:
-        with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8") as f:
-            yield f
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(100):
+            candidate = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+            try:
+                fd = os.open(candidate, _TEMP_FLAGS, 0o666)
+            except FileExistsError:
+                continue
+            tmp = candidate
+            break
+        else:
+            raise FileExistsError(f"no free temporary name beside {str(path)!r}")
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as error:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError) and not isinstance(error, WriteError):
+            raise _write_error(path, error) from error
         raise
+
+
+def _write_error(path: Path, error: OSError) -> WriteError:
+    """A WriteError that keeps the OSError's ``errno`` and ``strerror``, so callers can test them."""
+    reason = error.strerror or str(error)
+    wrapped = WriteError(
+        f"could not write {str(path)!r}: {reason}. The file was not written; free some disk space "
+        "or choose another output folder."
+    )
+    wrapped.errno, wrapped.strerror, wrapped.filename = error.errno, error.strerror, str(path)
+    return wrapped
 
 
 def save_image(image: Image.Image, path: str | os.PathLike[str]) -> Path:
     """Write a PIL image atomically; the format follows the suffix (``.png`` if none).
 
+    The image is encoded in memory first, so an image the format cannot hold fails before any file
+    is touched, and only disk errors become a :class:`WriteError`.
+
     Returns:
         The path written.
+
+    Raises:
+        InvalidArgumentError: an unknown image suffix.
+        WriteError: the file could not be written (full disk, no permission, ...).
     """
     path = Path(path)
     if not path.suffix:
@@ -101,8 +153,9 @@ def save_image(image: Image.Image, path: str | os.PathLike[str]) -> Path:
         raise InvalidArgumentError(
             f"cannot save {str(path)!r}: unknown image suffix {path.suffix!r}; use .png or .jpg"
         )
-    with _atomic(path, binary=True) as handle:
-        image.save(handle, format=fmt)
+    buffer = _io.BytesIO()
+    image.save(buffer, format=fmt)
+    _write_atomic(path, buffer.getvalue())
     return path
 
 
@@ -145,11 +198,26 @@ def labelled_grid(
 
 
 def write_text(text: str, path: str | os.PathLike[str]) -> Path:
-    """Write a UTF-8 text file atomically."""
+    """Write a UTF-8 text file atomically.
+
+    Returns:
+        The path written.
+
+    Raises:
+        WriteError: the file could not be written (full disk, no permission, ...).
+    """
     path = Path(path)
-    with _atomic(path, binary=False) as handle:
-        handle.write(text)
+    _write_atomic(path, text.encode("utf-8"))
     return path
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:  # noqa: ANN401 - whatever the file holds
+    """The JSON a file holds, or None when it is missing or unreadable (a file being written by
+    another process, or one left half-written by a crash, counts as missing)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def load_images(images: object, size: tuple[int, int] | None = None) -> torch.Tensor:
@@ -160,7 +228,8 @@ def load_images(images: object, size: tuple[int, int] | None = None) -> torch.Te
     (or uint8 in [0, 255]), or a list of any of these.
 
     Raises:
-        InvalidArgumentError: a missing file, an unreadable image, or a tensor of another shape.
+        InvalidArgumentError: a missing file, an unreadable image, a tensor of another shape, or
+            values outside [0, 1].
     """
     if isinstance(images, (list, tuple)):
         if not images:
@@ -170,11 +239,7 @@ def load_images(images: object, size: tuple[int, int] | None = None) -> torch.Te
         path = Path(images)
         if not path.is_file():
             raise InvalidArgumentError(f"image file {str(path)!r} does not exist")
-        try:
-            with Image.open(path) as opened:
-                images = opened.convert("RGB")
-        except OSError as error:
-            raise InvalidArgumentError(f"cannot read {str(path)!r} as an image: {error}") from error
+        images = torch.from_numpy(_read_rgb(path)).permute(2, 0, 1)
     if isinstance(images, Image.Image):
         array = np.asarray(images.convert("RGB"), dtype=np.float32) / 255
         images = torch.from_numpy(array.copy()).permute(2, 0, 1)
@@ -203,3 +268,86 @@ def load_images(images: object, size: tuple[int, int] | None = None) -> torch.Te
     x = F.interpolate(x, size=new, mode="bilinear", align_corners=False, antialias=factor < 1).clamp(0, 1)
     top, left = (new[0] - height) // 2, (new[1] - width) // 2
     return x[..., top : top + height, left : left + width]
+
+
+# What PIL's decoders raise for a damaged file: mostly OSError ("image file is truncated",
+# UnidentifiedImageError), but some plugins raise SyntaxError, ValueError, EOFError or zlib.error.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, zlib.error, Image.DecompressionBombError)
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    """An image file as an ``(H, W, 3)`` float32 array in [0, 1]; a damaged file names itself."""
+    try:
+        with Image.open(path) as opened:
+            return np.asarray(opened.convert("RGB"), dtype=np.float32) / 255
+    except _DECODE_ERRORS as error:
+        raise InvalidArgumentError(
+            f"cannot read {str(path)!r} as an image ({type(error).__name__}: {error}); "
+            "replace or remove the file"
+        ) from error
+
+
+def image_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """The image files under ``folder``, searched recursively, in sorted order.
+
+    A file counts as an image when its suffix, in any case, is in :data:`IMAGE_SUFFIXES`; other
+    files are ignored.
+
+    Example::
+
+        image_files("photos")  # [Path('photos/a.jpg'), Path('photos/trips/b.PNG'), ...]
+
+    Raises:
+        InvalidArgumentError: ``folder`` is missing, is not a folder, or holds no images.
+    """
+    folder = Path(folder)
+    suffixes = "/".join(IMAGE_SUFFIXES)
+    if not folder.exists():
+        raise InvalidArgumentError(
+            f"{str(folder)!r} is not a folder: it does not exist; pass a folder of {suffixes} images"
+        )
+    if not folder.is_dir():
+        raise InvalidArgumentError(
+            f"{str(folder)!r} is not a folder but a file; pass the folder that holds the images"
+        )
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise InvalidArgumentError(
+            f"no {suffixes} images in {str(folder)!r} or its subfolders; add images there or pass "
+            "another folder"
+        )
+    return files
+
+
+def load_folder(
+    folder: str | os.PathLike[str], size: int | tuple[int, int]
+) -> tuple[list[Path], torch.Tensor]:
+    """The images of a folder as center squares resized to ``size``.
+
+    Each image's largest centered square is resized (bilinear, antialiased) to ``size``; a
+    non-square ``size`` stretches it.
+
+    Example::
+
+        paths, images = load_folder("photos", (224, 224))  # images: (len(paths), 3, 224, 224)
+
+    Args:
+        folder: searched recursively, see :func:`image_files`.
+        size: ``(height, width)``, or one int for a square.
+
+    Returns:
+        The files in sorted order, and their ``(N, 3, height, width)`` float images in [0, 1].
+
+    Raises:
+        InvalidArgumentError: the folder is missing or holds no images, or an image cannot be read.
+    """
+    size = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    paths = image_files(folder)
+    tensors = []
+    for path in paths:
+        x = torch.from_numpy(_read_rgb(path)).permute(2, 0, 1)
+        h, w = x.shape[-2:]
+        s = min(h, w)
+        x = x[:, (h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
+        tensors.append(F.interpolate(x[None], size=size, mode="bilinear", antialias=True)[0])
+    return paths, torch.stack(tensors)

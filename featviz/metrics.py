@@ -33,12 +33,12 @@ from torch import nn
 
 from featviz import io, rng
 from featviz.errors import InvalidArgumentError
-from featviz.hooks import Recorder, guarded, model_device
+from featviz.hooks import guarded
 from featviz.objectives import as_objective
 from featviz.param import composite
-from featviz.preprocess import resolve_preprocess
+from featviz.prepared import Prepared, prepare
 from featviz.targets import INPUT, OUTPUT, Target
-from featviz.transforms import Jitter, RandomRotate, RandomScale, Transforms, resize
+from featviz.transforms import Jitter, RandomRotate, RandomScale, Transforms
 
 REFERENCE_PHOTOS = (
     "astronaut",
@@ -110,7 +110,7 @@ def quantize(images: torch.Tensor) -> torch.Tensor:
 
 
 def unit_response(
-    model: nn.Module,
+    model: nn.Module | str | Prepared,
     target: str | Target,
     images: torch.Tensor,
     preprocess: object = None,
@@ -118,17 +118,11 @@ def unit_response(
 ) -> torch.Tensor:
     """The target's score (e.g. a channel's mean activation) for each image, no transforms."""
     objective = as_objective(target)
-    pre = resolve_preprocess(model, preprocess)
-    device = model_device(model)
-    normalize = pre.module(device)
-    size = pre.input_size or (images.shape[-2], images.shape[-1])
+    prepared = prepare(model, preprocess=preprocess)
     scores = []
-    with guarded(model), Recorder(model, objective.layers) as recorder, torch.no_grad():
-        for start in range(0, len(images), batch):
-            x = images[start : start + batch].to(device)
-            acts = recorder.run(normalize(resize(x, size)))
-            acts[INPUT] = x
-            scores.append(objective(acts).float().cpu())
+    for rows, acts in prepared.iter_activations(images, objective.layers, batch):
+        acts[INPUT] = images[rows].to(prepared.device)
+        scores.append(objective(acts).float().cpu())
     return torch.cat(scores)
 
 
@@ -177,17 +171,18 @@ def robustness(
     return response.mean(1) / natural
 
 
-def _probabilities(model: nn.Module, images: torch.Tensor, preprocess: object = None) -> torch.Tensor:
+def _probabilities(
+    model: nn.Module | Prepared, images: torch.Tensor, preprocess: object = None
+) -> torch.Tensor:
     return unit_response_all(model, images, preprocess).softmax(-1)
 
 
-def unit_response_all(model: nn.Module, images: torch.Tensor, preprocess: object = None) -> torch.Tensor:
+def unit_response_all(
+    model: nn.Module | str | Prepared, images: torch.Tensor, preprocess: object = None
+) -> torch.Tensor:
     """The model's full output (e.g. logits) for each image, ``(N, classes)``."""
-    pre = resolve_preprocess(model, preprocess)
-    device = model_device(model)
-    size = pre.input_size or (images.shape[-2], images.shape[-1])
-    with guarded(model), Recorder(model, {OUTPUT}) as recorder, torch.no_grad():
-        return recorder.run(pre.module(device)(resize(images.to(device), size)))[OUTPUT].float().cpu()
+    prepared = prepare(model, preprocess=preprocess)
+    return prepared.activations(images, {OUTPUT}, batch=max(1, len(images)))[OUTPUT].cpu()
 
 
 def transferability(
@@ -255,15 +250,13 @@ def natural_spectrum_band(size: int = 224) -> dict[str, tuple[float, float]]:
     }
 
 
-def _features(judge: nn.Module, images: torch.Tensor) -> torch.Tensor:
+def _features(judge: nn.Module | Prepared, images: torch.Tensor) -> torch.Tensor:
     """Pooled penultimate features (timm's ``forward_features`` when available)."""
-    pre = resolve_preprocess(judge)
-    device = model_device(judge)
-    size = pre.input_size or (images.shape[-2], images.shape[-1])
-    x = pre.module(device)(resize(quantize(images).to(device), size))
-    with guarded(judge), torch.no_grad():
-        forward = getattr(judge, "forward_features", None)
-        feats = forward(x) if callable(forward) else judge(x)
+    prepared = prepare(judge)
+    x = prepared.model_input(quantize(images))
+    with guarded(prepared.model), torch.no_grad():
+        forward = getattr(prepared.model, "forward_features", None)
+        feats = forward(x) if callable(forward) else prepared.model(x)
     return (feats.flatten(2).mean(2) if feats.dim() == 4 else feats.flatten(1)).float().cpu()
 
 

@@ -18,7 +18,6 @@ or sharding.
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import time
@@ -27,26 +26,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from featviz import io, rng
-from featviz.errors import ChannelOutOfRangeError, InvalidArgumentError
+from featviz import options as opts
+from featviz.batching import CPU_BATCH_SIZE
+from featviz.errors import AtlasSettingsError, ChannelOutOfRangeError, InvalidArgumentError, WriteError
 from featviz.hooks import find_module
-from featviz.layer_table import layers
-from featviz.loop import CPU_BATCH_SIZE, DEFAULT_STEPS, render
-from featviz.zoo import resolve_model
+from featviz.prepared import Prepared, prepare
+from featviz.rendering import render
 
 MANIFEST = "manifest.json"
 CHANNELS_DIR = "channels"
 # Settings that change the pictures; a resume with any of them different is refused.
 _IDENTITY = ("model", "layer", "steps", "size", "seed", "render")
-
-
-class AtlasSettingsError(InvalidArgumentError):
-    """An atlas folder holds work made with other settings."""
 
 
 @dataclass
@@ -70,7 +65,7 @@ def atlas(
     channels: Iterable[int] | None = None,
     out_dir: str | os.PathLike[str] = "atlas",
     *,
-    steps: int = DEFAULT_STEPS,
+    steps: int = opts.DEFAULTS.steps,
     size: int | tuple[int, int] | None = None,
     batch_size: int | None = None,
     seed: int = 0,
@@ -137,13 +132,13 @@ def atlas(
 
 
 def _build(
-    model: nn.Module | str,
+    model: nn.Module | str | Prepared,
     layer: str,
     channels: Iterable[int] | None,
     out: Path,
     rank: int,
     world: int,
-    device: torch.device,
+    device: torch.device | str | None,
     *,
     steps: int,
     size: int | tuple[int, int] | None,
@@ -156,10 +151,10 @@ def _build(
     render_kwargs: dict[str, Any],
 ) -> AtlasResult:
     """The atlas itself, on one rank."""
-    model_name = model if isinstance(model, str) else type(model).__name__
-    model = resolve_model(model, device)
-    find_module(model, layer)
-    table = {info.layer: info for info in layers(model, device=device)}
+    preprocess = render_kwargs.pop("preprocess", None)
+    prepared = prepare(model, preprocess=preprocess, device=device)
+    find_module(prepared.model, layer)
+    table = {info.layer: info for info in prepared.layers()}
     count = table[layer].channels if layer in table else None
     if not count:
         raise InvalidArgumentError(f"layer {layer!r} has no channels to render (output shape ())")
@@ -171,17 +166,23 @@ def _build(
             f"(valid: 0..{count - 1})"
         )
     settings = {
-        "model": model_name,
+        "model": prepared.name,
         "layer": layer,
         "steps": steps,
         "size": list(size) if isinstance(size, tuple) else size,
         "seed": seed,
-        "render": _non_default(render_kwargs),
+        "render": {
+            k: repr(v) for k, v in sorted(opts.changed({**render_kwargs, "preprocess": preprocess}).items())
+        },
     }
     done = _load_progress(out, settings, overwrite)
     mine = wanted[rank::world]
     todo = [c for c in mine if c not in done or not (out / done[c]["file"]).exists()]
-    size_of_batch = batch_size or (CPU_BATCH_SIZE if device.type == "cpu" else 64)
+    on_cpu = prepared.device.type == "cpu"
+    size_of_batch = batch_size or (CPU_BATCH_SIZE if on_cpu else 64)
+    # Channels are written after each batch of size_of_batch; on the CPU render itself picks how
+    # many of them to optimize together (featviz.batching), unless --batch-size says.
+    render_batch = None if on_cpu and batch_size is None else size_of_batch
     own_manifest = out / (MANIFEST if world == 1 else f"manifest.rank{rank}.json")
 
     bar = tqdm(
@@ -195,13 +196,12 @@ def _build(
         for start in range(0, len(todo), size_of_batch):
             batch = todo[start : start + size_of_batch]
             result = render(
-                model,
+                prepared,
                 [f"{layer}:{c}" for c in batch],
                 steps=steps,
                 size=size,
-                device=device,
                 seed=rng.ImageSeeds(rng.image_seed(seed, c) for c in batch),
-                batch_size=len(batch),
+                batch_size=render_batch,
                 progress=False,
                 **render_kwargs,
             )
@@ -219,6 +219,14 @@ def _build(
                 }
             _write_manifest(own_manifest, settings, [done[c] for c in sorted(done)])
             bar.update(len(batch))
+    except WriteError as error:
+        kept = sum(1 for c in done if (out / done[c]["file"]).exists())
+        stopped = WriteError(
+            f"{error} The atlas stopped there; the {kept} channel(s) finished before it are "
+            f"kept in {out} and recorded in its manifest, so rerunning the same command resumes."
+        )
+        stopped.errno, stopped.strerror, stopped.filename = error.errno, error.strerror, error.filename
+        raise stopped from error
     finally:
         bar.close()
 
@@ -231,9 +239,7 @@ def _build(
     if examples is not None:
         from featviz.exemplars import attach_exemplars
 
-        attach_exemplars(
-            model, layer, finished, Path(examples), out, top_k, device, render_kwargs.get("preprocess")
-        )
+        attach_exemplars(prepared, layer, finished, Path(examples), out, top_k)
     manifest = _write_manifest(out / MANIFEST, settings, finished)
     grid = _write_grid(out, finished)
     from featviz.gallery import write_gallery
@@ -244,23 +250,13 @@ def _build(
     return AtlasResult(out, manifest, grid, page)
 
 
-def _non_default(render_kwargs: dict[str, Any]) -> dict[str, str]:
-    """The render options that differ from render()'s defaults, as text (for the manifest), so
-    that spelling a default out (as the CLI does) does not count as a changed setting."""
-    defaults = {name: parameter.default for name, parameter in inspect.signature(render).parameters.items()}
-    return {
-        k: repr(v)
-        for k, v in sorted(render_kwargs.items())
-        if k not in defaults or defaults[k] is inspect.Parameter.empty or v != defaults[k]
-    }
-
-
-def _distributed(device: torch.device | str | None) -> tuple[int, int, torch.device, bool]:
+def _distributed(device: torch.device | str | None) -> tuple[int, int, torch.device | str | None, bool]:
     """(rank, world size, device, whether we created the process group) — from torchrun's
-    environment when present; a process group the caller made is used and left alone."""
+    environment when present; a process group the caller made is used and left alone. Outside
+    torchrun the device is the caller's (None: as :func:`featviz.prepare` decides)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
-        return 0, 1, torch.device(device) if device is not None else torch.device("cpu"), False
+        return 0, 1, device, False
     import torch.distributed as dist
 
     local = int(os.environ.get("LOCAL_RANK", "0"))
@@ -291,19 +287,12 @@ def _write_manifest(path: Path, settings: dict[str, Any], entries: list[dict[str
     return manifest
 
 
-def _read(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def _load_progress(out: Path, settings: dict[str, Any], overwrite: bool) -> dict:
     """Finished channels recorded in ``out`` (any manifest), after checking their settings."""
     done: dict[int, dict[str, Any]] = {}
     for path in [out / MANIFEST, *sorted(out.glob("manifest.rank*.json"))]:
-        manifest = _read(path)
-        if manifest is None:
+        manifest = io.read_json(path)
+        if not isinstance(manifest, dict):
             continue
         changed = [k for k in _IDENTITY if manifest.get(k) != settings[k]]
         if changed:
@@ -322,12 +311,6 @@ def _load_progress(out: Path, settings: dict[str, Any], overwrite: bool) -> dict
 def _write_grid(out: Path, entries: list[dict[str, Any]]) -> Path | None:
     if not entries:
         return None
-    from PIL import Image
-
-    images = []
-    for entry in entries:
-        with Image.open(out / entry["file"]) as image:
-            images.append(torch.from_numpy(np.array(image.convert("RGB"))))
-    batch = torch.stack(images).permute(0, 3, 1, 2).float() / 255
+    batch = io.load_images([out / entry["file"] for entry in entries])
     labels = [f"{e['channel']}  {e['score']:.3g}" for e in entries]
     return io.save_image(io.labelled_grid(batch, labels), out / "grid.png")

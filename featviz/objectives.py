@@ -23,6 +23,7 @@ of ``from_targets([...])`` pursues target *i* only, vectorized over the batch.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -175,12 +176,23 @@ def as_objective(value: Objective | str | Target) -> Objective:
             f"expected an Objective or a target string such as 'layer4:12', got "
             f"{type(value).__name__} {value!r}"
         )
-    target = parse_target(value)
-    if target.channel is None:
-        return deepdream(target.layer)
-    if target.position is None:
-        return channel(target.layer, target.channel)
-    return neuron(target.layer, target.channel, target.position)
+    return unit(parse_target(value))
+
+
+def unit(target: Target, batch: int | None = None) -> Objective:
+    """The objective of a parsed target: :func:`deepdream`, :func:`channel` or :func:`neuron`.
+
+    With ``batch`` set only that image of the batch is scored.
+    """
+    _check_batch(batch)
+    units = _Units(target.layer, target.kind, [target], None)
+    name = {"layer": "deepdream", "channel": "channel", "neuron": "neuron"}[target.kind]
+    return Objective(
+        lambda acts: _only_image(units.values(acts[target.layer]), batch),
+        {target.layer},
+        f"{name}({target}{_batch_suffix(batch)})",
+        units.check,
+    )
 
 
 # -- helpers shared by the unit objectives -----------------------------------------------------
@@ -191,8 +203,7 @@ def _channel_axis(shape: tuple[int, ...]) -> int:
     return len(shape) - 1 if len(shape) == 2 else 0
 
 
-def _check_channel(layer: str, channel: int, shapes: Shapes) -> None:
-    shape = shapes[layer]
+def _check_channel(layer: str, channel: int, shape: tuple[int, ...]) -> None:
     if len(shape) == 0:
         raise ChannelOutOfRangeError(f"layer {layer!r} outputs one value per image; it has no channels")
     count = shape[_channel_axis(shape)]
@@ -203,11 +214,8 @@ def _check_channel(layer: str, channel: int, shapes: Shapes) -> None:
         )
 
 
-def _center(size: int) -> int:
-    return size // 2
-
-
-def _resolve_position(layer: str, position: tuple[int, int] | str, shape: tuple[int, ...]) -> tuple[int, int]:
+def _position(layer: str, position: tuple[int, int] | str, shape: tuple[int, ...]) -> tuple[int, int]:
+    """A neuron's (row, col) on a ``(C, H, W)`` activation shape: a pure function of the shape."""
     if len(shape) != 3:
         raise InvalidArgumentError(
             f"a neuron target needs a (C, H, W) feature map, but layer {layer!r} outputs shape "
@@ -215,7 +223,7 @@ def _resolve_position(layer: str, position: tuple[int, int] | str, shape: tuple[
         )
     height, width = shape[1], shape[2]
     if position == "center":
-        return _center(height), _center(width)
+        return height // 2, width // 2
     if not isinstance(position, tuple):
         raise InvalidArgumentError(f"a neuron position is 'center' or (row, col), got {position!r}")
     row, col = position
@@ -225,15 +233,6 @@ def _resolve_position(layer: str, position: tuple[int, int] | str, shape: tuple[
             f"{height}x{width} (rows 0..{height - 1}, columns 0..{width - 1})"
         )
     return row, col
-
-
-def _channel_values(act: torch.Tensor, channel: int) -> torch.Tensor:
-    """Per-image mean of one channel: ``(B,)``."""
-    if act.dim() == 2:
-        return act[:, channel]
-    if act.dim() == 3:  # tokens, channels last
-        return act[:, :, channel].mean(1)
-    return act[:, channel].flatten(1).mean(1)
 
 
 def _only_image(values: torch.Tensor, batch: int | None) -> torch.Tensor:
@@ -254,6 +253,95 @@ def _check_batch(batch: int | None) -> None:
         raise InvalidArgumentError(f"batch must be a non-negative image index or None, got {batch!r}")
 
 
+# -- the one scorer per target kind ------------------------------------------------------------
+# Each takes the activation and the selection: which images (a slice or an index tensor), their
+# channels, rows and columns (ints, or tensors aligned with the images).
+
+Index = Any
+
+
+def _layer_score(act: torch.Tensor, images: Index, channels: Index, rows: Index, cols: Index) -> torch.Tensor:
+    """DeepDream: mean squared activation of the whole layer."""
+    return act[images].pow(2).flatten(1).mean(1)
+
+
+def _channel_score(
+    act: torch.Tensor, images: Index, channels: Index, rows: Index, cols: Index
+) -> torch.Tensor:
+    """Mean of one channel over all positions (tokens: channels last)."""
+    if act.dim() == 2:
+        return act[images, channels]
+    if act.dim() == 3:
+        return act[images, :, channels].mean(1)
+    return act[images, channels].flatten(1).mean(1)
+
+
+def _neuron_score(
+    act: torch.Tensor, images: Index, channels: Index, rows: Index, cols: Index
+) -> torch.Tensor:
+    """One channel at one position (a vector layer's neuron is its channel)."""
+    if act.dim() == 2:
+        return act[images, channels]
+    return act[images, channels, rows, cols]
+
+
+_SCORERS = {"layer": _layer_score, "channel": _channel_score, "neuron": _neuron_score}
+
+
+class _Units:
+    """Targets of one kind on one layer, scored together.
+
+    With ``images`` None every image of the batch pursues ``targets[0]``; otherwise image
+    ``images[i]`` pursues ``targets[i]`` (one gather over the batch, not one objective per image).
+    Positions and range checks are a function of the activation shape, worked out on first use
+    of each shape and device.
+    """
+
+    def __init__(self, layer: str, kind: str, targets: list[Target], images: list[int] | None) -> None:
+        self.layer, self.kind, self.targets, self.images = layer, kind, targets, images
+        self.score = _SCORERS[kind]
+        self._selections: dict[tuple[tuple[int, ...], torch.device], tuple[Index, ...]] = {}
+
+    def check(self, shapes: Shapes) -> None:
+        """Raise a featviz error when a target does not fit the layer's shape (batch dropped)."""
+        shape = tuple(shapes[self.layer])
+        if self.kind == "layer":
+            return
+        for target in self.targets:
+            _check_channel(self.layer, target.channel or 0, shape)
+            if self.kind == "neuron" and len(shape) != 1:
+                _position(self.layer, target.position or "center", shape)
+
+    def _selection(self, shape: tuple[int, ...], device: torch.device) -> tuple[Index, ...]:
+        key = (shape, device)
+        if key not in self._selections:
+            self.check({self.layer: shape})
+            channels = [t.channel or 0 for t in self.targets]
+            places = [
+                _position(self.layer, t.position or "center", shape)
+                if self.kind == "neuron" and len(shape) == 3
+                else (0, 0)
+                for t in self.targets
+            ]
+            if self.images is None:
+                self._selections[key] = (slice(None), channels[0], *places[0])
+            else:
+                columns = [self.images, channels, [p[0] for p in places], [p[1] for p in places]]
+                self._selections[key] = tuple(torch.tensor(c, device=device) for c in columns)
+        return self._selections[key]
+
+    def values(self, act: torch.Tensor) -> torch.Tensor:
+        """The score of each selected image: ``(B,)`` or ``(len(images),)``."""
+        return self.score(act, *self._selection(tuple(act.shape[1:]), act.device))
+
+    def placed(self, act: torch.Tensor) -> torch.Tensor:
+        """``(B,)``: each selected image's score at its row of the batch, zero elsewhere."""
+        selection = self._selection(tuple(act.shape[1:]), act.device)
+        values = self.score(act, *selection)
+        out = torch.zeros(act.shape[0], device=act.device, dtype=values.dtype)
+        return out.index_put((selection[0],), values)
+
+
 # -- unit objectives ---------------------------------------------------------------------------
 
 
@@ -263,17 +351,7 @@ def channel(layer: str, channel: int, batch: int | None = None) -> Objective:
     Example: ``channel("layer4", 12)`` — the target ``"layer4:12"``.
     (Olah, Mordvintsev & Schubert 2017, "Feature Visualization", Distill.)
     """
-    _check_batch(batch)
-
-    def validate(shapes: Shapes) -> None:
-        _check_channel(layer, channel, shapes)
-
-    return Objective(
-        lambda acts: _only_image(_channel_values(acts[layer], channel), batch),
-        {layer},
-        f"channel({layer}:{channel}{_batch_suffix(batch)})",
-        validate,
-    )
+    return unit(Target(layer, channel), batch)
 
 
 def neuron(
@@ -288,22 +366,7 @@ def neuron(
     Example: ``neuron("layer4", 12, (3, 5))`` — the target ``"layer4:12@3,5"``.
     (Olah et al. 2017, Distill.)
     """
-    _check_batch(batch)
-
-    def validate(shapes: Shapes) -> None:
-        _check_channel(layer, channel, shapes)
-        if len(shapes[layer]) != 1:
-            _resolve_position(layer, position, shapes[layer])
-
-    def fn(acts: Acts) -> torch.Tensor:
-        act = acts[layer]
-        if act.dim() == 2:
-            return _only_image(act[:, channel], batch)
-        row, col = _resolve_position(layer, position, tuple(act.shape[1:]))
-        return _only_image(act[:, channel, row, col], batch)
-
-    where = "@center" if position == "center" else f"@{position[0]},{position[1]}"
-    return Objective(fn, {layer}, f"neuron({layer}:{channel}{where}{_batch_suffix(batch)})", validate)
+    return unit(Target(layer, channel, position), batch)
 
 
 def deepdream(layer: str, batch: int | None = None) -> Objective:
@@ -311,12 +374,7 @@ def deepdream(layer: str, batch: int | None = None) -> Objective:
 
     The target ``"layer4"`` (no channel) means this objective.
     """
-    _check_batch(batch)
-    return Objective(
-        lambda acts: _only_image(acts[layer].pow(2).flatten(1).mean(1), batch),
-        {layer},
-        f"deepdream({layer}{_batch_suffix(batch)})",
-    )
+    return unit(Target(layer), batch)
 
 
 def class_logit(label: int, batch: int | None = None) -> Objective:
@@ -511,8 +569,8 @@ def constant(value: float) -> Objective:
 def from_targets(targets: Sequence[str | Target]) -> Objective:
     """One objective in which image *i* pursues ``targets[i]`` only.
 
-    Targets on the same layer share one gather over the batch, so a whole layer of channels costs
-    one indexing operation per step, not one objective per image.
+    Targets of one kind on the same layer share one gather over the batch, so a whole layer of
+    channels costs one indexing operation per step, not one objective per image.
 
     Example:
         >>> from_targets(["blocks.4:0", "blocks.4:1", "output:207"])
@@ -529,81 +587,31 @@ def from_targets(targets: Sequence[str | Target]) -> Objective:
     for index, target in enumerate(parsed):
         groups.setdefault((target.layer, target.kind), []).append(index)
     parts = [
-        _TargetGroup(layer, kind, images, [parsed[i] for i in images])
-        for (layer, kind), images in groups.items()
+        _Units(layer, kind, [parsed[i] for i in images], images) for (layer, kind), images in groups.items()
     ]
     n_images = len(parsed)
 
+    def placed(part: _Units, acts: Acts) -> torch.Tensor:
+        act = acts[part.layer]
+        if act.shape[0] != n_images:
+            raise InvalidArgumentError(
+                f"{n_images} targets need a batch of {n_images} images, but layer "
+                f"{part.layer!r} saw a batch of {act.shape[0]}"
+            )
+        return part.placed(act)
+
     def fn(acts: Acts) -> torch.Tensor:
-        scores = parts[0].scores(acts, n_images)
+        scores = placed(parts[0], acts)
         for part in parts[1:]:
-            scores = scores + part.scores(acts, n_images)
+            scores = scores + placed(part, acts)
         return scores
 
     def validate(shapes: Shapes) -> None:
         for part in parts:
-            part.validate(shapes)
+            part.check(shapes)
 
     text = ", ".join(str(t) for t in parsed)
     return Objective(fn, {t.layer for t in parsed}, f"targets({text})", validate)
-
-
-class _TargetGroup:
-    """Targets of one kind on one layer, each pursued by its own image."""
-
-    def __init__(self, layer: str, kind: str, images: list[int], targets: list[Target]) -> None:
-        self.layer, self.kind, self.targets = layer, kind, targets
-        self.images = torch.tensor(images)
-        self.channels = torch.tensor([t.channel or 0 for t in targets])
-        self._rows: torch.Tensor | None = None
-        self._cols: torch.Tensor | None = None
-        self._cache: dict[torch.device, tuple[torch.Tensor, ...]] = {}
-
-    def validate(self, shapes: Shapes) -> None:
-        shape = shapes[self.layer]
-        if self.kind == "layer":
-            return
-        for target in self.targets:
-            _check_channel(self.layer, target.channel or 0, shapes)
-        if self.kind == "neuron" and len(shape) != 1:
-            positions = [_resolve_position(self.layer, t.position or "center", shape) for t in self.targets]
-            self._rows = torch.tensor([p[0] for p in positions])
-            self._cols = torch.tensor([p[1] for p in positions])
-            self._cache.clear()
-
-    def _indices(self, device: torch.device) -> tuple[torch.Tensor, ...]:
-        if device not in self._cache:
-            tensors = [self.images, self.channels]
-            if self._rows is not None and self._cols is not None:
-                tensors += [self._rows, self._cols]
-            self._cache[device] = tuple(t.to(device) for t in tensors)
-        return self._cache[device]
-
-    def scores(self, acts: Acts, n_images: int) -> torch.Tensor:
-        act = acts[self.layer]
-        if act.shape[0] != n_images:
-            raise InvalidArgumentError(
-                f"{n_images} targets need a batch of {n_images} images, but layer "
-                f"{self.layer!r} saw a batch of {act.shape[0]}"
-            )
-        indices = self._indices(act.device)
-        images, channels = indices[0], indices[1]
-        if self.kind == "layer":
-            values = act[images].pow(2).flatten(1).mean(1)
-        elif act.dim() == 2:
-            values = act[images, channels]
-        elif act.dim() == 3:  # tokens, channels last
-            values = act[images, :, channels].mean(1)
-        elif self.kind == "neuron":
-            if len(indices) < 4:
-                raise InvalidArgumentError(
-                    f"neuron targets on {self.layer!r} were not validated against the layer shape"
-                )
-            values = act[images, channels, indices[2], indices[3]]
-        else:
-            values = act[images, channels].flatten(1).mean(1)
-        out = torch.zeros(n_images, device=act.device, dtype=values.dtype)
-        return out.index_put((images,), values)
 
 
 __all__ = [

@@ -38,7 +38,7 @@ from torch import nn
 
 from featviz import rng
 from featviz.errors import InvalidArgumentError
-from featviz.io import load_images
+from featviz.io import image_files, load_images
 
 # Square root of the colour covariance of ImageNet pixels (RGB, columns are the decorrelated
 # axes), as published with Lucid (Olah et al. 2017). Multiplying decorrelated values by it gives
@@ -238,7 +238,7 @@ def spectrum_from_images(images: torch.Tensor | str | Path, size: int | Sequence
 
     Args:
         images: a ``(N, 3, H, W)`` tensor in [0, 1], or a folder of image files (searched
-            recursively for .png/.jpg/.jpeg/.bmp/.webp).
+            recursively, see :func:`featviz.io.image_files`).
         size: ``224`` or ``(height, width)`` of the spectrum's image.
 
     Returns:
@@ -249,7 +249,7 @@ def spectrum_from_images(images: torch.Tensor | str | Path, size: int | Sequence
     """
     height, width = normalize_size(size)
     if isinstance(images, (str, Path)):
-        images = _load_folder(Path(images), (height, width))
+        images = load_images(image_files(images), (height, width))
     if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != 3 or len(images) == 0:
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
         raise InvalidArgumentError(
@@ -268,19 +268,6 @@ def spectrum_from_images(images: torch.Tensor | str | Path, size: int | Sequence
         spectrum = torch.fft.rfft2((x - mean) * window + mean, norm="ortho").abs()
         total += spectrum.sum(0)
     return total / len(images)
-
-
-def _load_folder(folder: Path, size: tuple[int, int]) -> torch.Tensor:
-    if not folder.is_dir():
-        raise InvalidArgumentError(f"spectrum_from_images: {str(folder)!r} is not a folder")
-    files = sorted(
-        p for p in folder.rglob("*") if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
-    )
-    if not files:
-        raise InvalidArgumentError(
-            f"spectrum_from_images: no .png/.jpg/.jpeg/.bmp/.webp images in {str(folder)!r}"
-        )
-    return load_images(files, size)
 
 
 @functools.lru_cache(maxsize=1)

@@ -102,10 +102,18 @@ def _three(values: Any, what: str) -> tuple[float, ...]:
     return numbers * 3 if len(numbers) == 1 else numbers
 
 
-def _size(value: Any) -> tuple[int, int] | None:
+def _size(value: Any) -> tuple[int, int] | None:  # noqa: ANN401 - from metadata or a user's dict
+    """An input size given as N, (H, W) or timm's (C, H, W)."""
     if value is None:
         return None
-    dims = [int(v) for v in value]
+    try:
+        dims = [int(value)] if isinstance(value, (int, float)) else [int(v) for v in value]
+    except (TypeError, ValueError):
+        dims = []
+    if not dims or min(dims) < 1:
+        raise InvalidArgumentError(
+            f"preprocess input_size must be N, (height, width) or (channels, height, width), got {value!r}"
+        )
     return (dims[-2], dims[-1]) if len(dims) >= 2 else (dims[0], dims[0])
 
 

@@ -19,11 +19,13 @@ Example:
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.hooks import RemovableHandle
+
+from featviz.hooks import scoped_hooks
 
 
 class _Redirect(torch.autograd.Function):
@@ -64,21 +66,17 @@ class RedirectedReLU:
         # Upper bound of each ReLU-like module's clamp (inf for ReLU), by module id.
         self.uppers = {id(m): b[1] for m in model.modules() if (b := _bounds(m)) is not None}
         self.modules = [m for m in model.modules() if id(m) in self.uppers]
-        self.handles: list[RemovableHandle] = []
+        self.hooks = ExitStack()
         self.inputs: dict[int, torch.Tensor] = {}
 
     def __enter__(self) -> RedirectedReLU:
-        for module in self.modules:
-            # Prepended so that hooks recording this module's output (featviz's Recorder) see the
-            # redirected tensor.
-            self.handles.append(module.register_forward_pre_hook(self._save_input, prepend=True))
-            self.handles.append(module.register_forward_hook(self._redirect, prepend=True))
+        # Prepended so that hooks recording these modules' outputs (featviz's Recorder) see the
+        # redirected tensor.
+        self.hooks.enter_context(scoped_hooks(self.modules, self._save_input, self._redirect, prepend=True))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for handle in self.handles:
-            handle.remove()
-        self.handles.clear()
+        self.hooks.close()
         self.inputs.clear()
 
     def _save_input(self, module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:

@@ -61,3 +61,11 @@ def assert_untouched(model: nn.Module, before: dict[str, object]) -> None:
     assert all(g is None for g in after["grads"].values())
     for key, value in before["state"].items():
         assert torch.equal(after["state"][key], value), key
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory) -> None:
+    """featviz's measurement cache (CPU batch sizes) goes to a folder of this test session."""
+    import os
+
+    os.environ["FEATVIZ_CACHE_DIR"] = str(tmp_path_factory.mktemp("featviz_cache"))

@@ -1,4 +1,4 @@
-"""Image-seeded renders: caricatures (feature inversion) and feature accentuation.
+"""Renders that start from a user's photo: caricatures (feature inversion) and feature accentuation.
 
 Both start from a user's photo rather than from noise:
 
@@ -24,16 +24,13 @@ import torch
 from torch import nn
 
 from featviz.errors import InvalidArgumentError
-from featviz.hooks import Recorder, guarded, model_device
 from featviz.io import load_images
-from featviz.loop import render
-from featviz.objectives import Acts, Objective, Shapes, as_objective
+from featviz.objectives import Acts, Objective, Shapes, unit
 from featviz.param import normalize_size
-from featviz.preprocess import resolve_preprocess
+from featviz.prepared import Prepared, prepare
+from featviz.rendering import render
 from featviz.result import RenderResult
 from featviz.targets import INPUT, OUTPUT, parse_target
-from featviz.transforms import resize
-from featviz.zoo import resolve_model
 
 
 def caricature(
@@ -72,8 +69,8 @@ def caricature(
         raise InvalidArgumentError(f"caricature needs a hidden layer name such as 'blocks.4', got {layer!r}")
     if not isinstance(power, (int, float)) or power < 0:
         raise InvalidArgumentError(f"power must be a number >= 0, got {power!r}")
-    model = resolve_model(model, render_kwargs.get("device"))
-    reference = _activations(model, image, {target.layer}, render_kwargs)[target.layer]
+    prepared = _prepare(model, render_kwargs)
+    reference = _activations(prepared, image, {target.layer}, render_kwargs)[target.layer]
     name = target.layer
 
     def validate(shapes: Shapes) -> None:
@@ -91,7 +88,7 @@ def caricature(
         return dot * cos.clamp(min=0.1).pow(power)
 
     objective = Objective(fn, {name}, f"caricature({name}, power={power:g})", validate)
-    return render(model, objective, steps=steps, **_aligned(render_kwargs))
+    return render(prepared, objective, steps=steps, **_aligned(render_kwargs))
 
 
 def accentuate(
@@ -129,12 +126,13 @@ def accentuate(
         raise InvalidArgumentError(f"alpha must be a number >= 0, got {alpha!r}")
     if "init" in render_kwargs:
         raise InvalidArgumentError("accentuate starts from `image`; do not pass init= as well")
-    unit = as_objective(target)
-    reg = reg_layer or parse_target(target).layer
+    parsed = parse_target(target)
+    score = unit(parsed)
+    reg = reg_layer or parsed.layer
     if parse_target(reg).channel is not None:
         raise InvalidArgumentError(f"reg_layer must be a layer name without a channel, got {reg_layer!r}")
-    model = resolve_model(model, render_kwargs.get("device"))
-    reference = _activations(model, image, {reg}, render_kwargs)[reg]
+    prepared = _prepare(model, render_kwargs)
+    reference = _activations(prepared, image, {reg}, render_kwargs)[reg]
 
     def distance(acts: Acts) -> torch.Tensor:
         a = acts[reg].flatten(1)
@@ -142,16 +140,16 @@ def accentuate(
         # sqrt(x + eps): finite gradient even where the render equals the photo exactly.
         return ((a - r).square().sum(1) + 1e-12).sqrt() / r.norm().clamp(min=1e-8)
 
-    balance = _gradient_balance(model, image, unit, distance, reg, render_kwargs) if alpha else 0.0
+    balance = _gradient_balance(prepared, image, score, distance, reg, render_kwargs) if alpha else 0.0
     weight = alpha * balance
 
     def fn(acts: Acts) -> torch.Tensor:
-        return unit(acts) - weight * distance(acts)
+        return score(acts) - weight * distance(acts)
 
     objective = Objective(
-        fn, unit.layers | {reg}, f"accentuate({unit!r}, stay near the photo at {reg}, alpha={alpha:g})"
+        fn, score.layers | {reg}, f"accentuate({score!r}, stay near the photo at {reg}, alpha={alpha:g})"
     )
-    return render(model, objective, steps=steps, init=image, **_aligned(render_kwargs))
+    return render(prepared, objective, steps=steps, init=image, **_aligned(render_kwargs))
 
 
 def _aligned(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -163,43 +161,43 @@ def _aligned(kwargs: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def _model_input(model: nn.Module, image: Any, kwargs: dict[str, Any]) -> torch.Tensor:  # noqa: ANN401
-    """The photo as the model sees it in a render with ``kwargs``: cropped to the render's size,
-    resized to the model's input size, normalized; on the model's device."""
-    pre = resolve_preprocess(model, kwargs.get("preprocess"))
-    size = normalize_size(kwargs["size"]) if kwargs.get("size") is not None else None
-    size = size or pre.input_size or (224, 224)
-    device = model_device(model)
-    photo = load_images(image, size)[:1].to(device)
-    return pre.module(device)(resize(photo, pre.input_size or size))
+def _prepare(model: nn.Module | str | Prepared, kwargs: dict[str, Any]) -> Prepared:
+    """The prepared model, once: its reference activations and the render share it."""
+    prepared = prepare(model, preprocess=kwargs.pop("preprocess", None), device=kwargs.pop("device", None))
+    return prepared
+
+
+def _photo(prepared: Prepared, image: Any, kwargs: dict[str, Any]) -> torch.Tensor:  # noqa: ANN401
+    """The photo as a render with ``kwargs`` sees it: cropped to the render's size, in [0, 1]."""
+    size = normalize_size(kwargs["size"]) if kwargs.get("size") is not None else prepared.default_size
+    return load_images(image, size)[:1]
 
 
 def _activations(
-    model: nn.Module, image: Any, layers: set[str], kwargs: dict[str, Any]
-) -> dict[str, torch.Tensor]:  # noqa: ANN401
+    prepared: Prepared,
+    image: Any,
+    layers: set[str],
+    kwargs: dict[str, Any],  # noqa: ANN401
+) -> dict[str, torch.Tensor]:
     """The photo's activations (batch of one, float, on the model's device)."""
-    x = _model_input(model, image, kwargs)
-    with guarded(model), Recorder(model, layers) as recorder, torch.no_grad():
-        acts = recorder.run(x)
-    return {k: v.float().detach() for k, v in acts.items()}
+    return {k: v.detach() for k, v in prepared.activations(_photo(prepared, image, kwargs), layers).items()}
 
 
 def _gradient_balance(
-    model: nn.Module,
+    prepared: Prepared,
     image: Any,  # noqa: ANN401
-    unit: Objective,
+    score: Objective,
     distance: Any,  # noqa: ANN401
     reg: str,
     kwargs: dict[str, Any],
 ) -> float:
-    """|d unit / d input| ÷ |d distance / d input|, measured on a slightly perturbed photo (at
+    """|d score / d input| ÷ |d distance / d input|, measured on a slightly perturbed photo (at
     the photo itself the distance has no gradient)."""
-    x = _model_input(model, image, kwargs)
+    x = prepared.model_input(_photo(prepared, image, kwargs))
     noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(0)).to(x.device) * 0.05
     x = (x + noise).requires_grad_(True)
-    with guarded(model), Recorder(model, unit.layers | {reg}) as recorder:
-        acts = recorder.run(x)
-        acts[INPUT] = x
-        (unit_grad,) = torch.autograd.grad(unit(acts).sum(), x, retain_graph=True)
+    with prepared.hooked(score.layers | {reg}, normalized=True) as forward:
+        acts = {**forward(x), INPUT: x}
+        (score_grad,) = torch.autograd.grad(score(acts).sum(), x, retain_graph=True)
         (dist_grad,) = torch.autograd.grad(distance(acts).sum(), x)
-    return float(unit_grad.norm() / dist_grad.norm().clamp(min=1e-12))
+    return float(score_grad.norm() / dist_grad.norm().clamp(min=1e-12))

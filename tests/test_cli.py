@@ -145,7 +145,64 @@ def test_toolbox_example_writes_every_picture(tmp_path) -> None:
         assert image.mode == "RGBA"
 
 
-def test_cli_default_steps_match_the_library() -> None:
+def _removed() -> None:
     from featviz import cli, loop
 
     assert cli.DEFAULT_STEPS == loop.DEFAULT_STEPS
+
+
+def test_cli_ctrl_c_writes_the_partial_picture_and_exits_130(tmp_path, tiny, monkeypatch, capsys) -> None:
+    import torch
+
+    path = tmp_path / "tiny.pt"
+    torch.save(tiny, path)
+    steps = {"n": 0}
+
+    def ctrl_c(module, inputs, output):
+        if torch.is_grad_enabled():
+            steps["n"] += 1
+            if steps["n"] == 3:
+                raise KeyboardInterrupt
+
+    real_load = torch.load
+
+    def load_with_hook(*args, **kwargs):
+        model = real_load(*args, **kwargs)
+        if isinstance(model, torch.nn.Module):
+            model.conv1.register_forward_hook(ctrl_c)
+        return model
+
+    monkeypatch.setattr(torch, "load", load_with_hook)
+    out = tmp_path / "partial.png"
+    code = main(["render", str(path), "conv3:1", "-o", str(out), "--steps", "50", "--size", "32", "-q"])
+    assert code == 130 and out.exists()
+    assert "interrupted after 2 of 50 steps" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--lr", "nan"], "lr must be a positive, finite number"),
+        (["--lr", "-1"], "lr must be a positive, finite number"),
+        (["--device", "cuda:7"], "cuda"),
+        (["--device", "tpu"], "not a device"),
+    ],
+)
+def test_cli_bad_values_are_one_line_errors(tmp_path, flags, message, capsys) -> None:
+    import torch
+
+    if flags[-1].startswith("cuda") and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a cuda:7")
+    argv = ["render", "efficientnet_lite0", "blocks.2:1", "-o", str(tmp_path / "x.png"), "--steps", "1"]
+    assert main([*argv, "--size", "32", "-q", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("featviz: error:") and message in err and "Traceback" not in err
+
+
+def test_cli_explains_a_state_dict_file(tmp_path, tiny, capsys) -> None:
+    import torch
+
+    path = tmp_path / "weights.pt"
+    torch.save(tiny.state_dict(), path)
+    assert main(["render", str(path), "conv3:1", "-o", str(tmp_path / "x.png"), "--steps", "1", "-q"]) == 2
+    assert "state dict" in capsys.readouterr().err

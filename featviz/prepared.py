@@ -1,0 +1,337 @@
+"""The prepared model: the one place that knows how to get a model's activations for images.
+
+A :class:`Prepared` model holds what every feature needs to know about a model — the module
+itself on its device, its preprocessing, its input size, its table of layers — and runs images
+through it under the scoped, guarded hooks of :mod:`featviz.hooks`. Rendering, the photo-based
+methods, metrics, exemplars and :func:`layers` all go through it, so these facts are decided
+once.
+
+Example:
+    >>> model = featviz.prepare("efficientnet_lite0")
+    >>> acts = model.activations(photos, {"blocks.4"})["blocks.4"]    # (N, 112, 14, 14)
+    >>> print(model.layers())
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from featviz.errors import DeviceError, InvalidArgumentError
+from featviz.hooks import Recorder, guarded, model_device, trace
+from featviz.param import normalize_size
+from featviz.preprocess import Preprocess, resolve_preprocess
+from featviz.transforms import resize
+from featviz.zoo import load_model, resolve_model
+
+#: The image size used when neither the model's metadata nor the caller gives one.
+FALLBACK_SIZE = (224, 224)
+
+Forward = Callable[[torch.Tensor], dict[str, torch.Tensor]]
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+def best_device() -> torch.device:
+    """The fastest device here: the current CUDA GPU, else Apple's MPS, else the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda", torch.cuda.current_device())
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def resolve_device(device: torch.device | str | None) -> torch.device | None:
+    """Check a requested device; ``"cuda"`` means the current GPU. None stays None.
+
+    Raises:
+        DeviceError: a device that is not a device name, or one this machine does not have.
+    """
+    if device is None:
+        return None
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise DeviceError(
+            f"device={device!r} is not a device; use 'cpu', 'cuda', 'cuda:1' or 'mps' (or leave "
+            "it out to use the GPU when there is one)"
+        ) from error
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(
+                f"device={device!r} was asked for, but this machine has no usable CUDA GPU "
+                f"(torch {torch.__version__}, torch.cuda.is_available() is False); use "
+                "device='cpu', or leave device out to pick the best device available"
+            )
+        if resolved.index is None:
+            return torch.device("cuda", torch.cuda.current_device())
+        if resolved.index >= torch.cuda.device_count():
+            raise DeviceError(
+                f"device={device!r} was asked for, but this machine has "
+                f"{torch.cuda.device_count()} CUDA GPU(s) (cuda:0..cuda:{torch.cuda.device_count() - 1})"
+            )
+    if resolved.type == "mps" and best_device().type != "mps":
+        raise DeviceError(f"device={device!r} was asked for, but Apple MPS is not available here; use 'cpu'")
+    return resolved
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One addressable layer: its dotted path, module type and output shape (batch dropped)."""
+
+    layer: str
+    type: str
+    channels: int | None
+    spatial: tuple[int, ...]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Output shape without the batch dimension."""
+        return (self.channels, *self.spatial) if self.channels is not None else ()
+
+
+class LayerTable(list[LayerInfo]):
+    """The list returned by :func:`featviz.layers`; prints as an aligned table."""
+
+    def names(self) -> list[str]:
+        """The layer paths, in execution order."""
+        return [info.layer for info in self]
+
+    def __str__(self) -> str:
+        rows = [("layer", "type", "channels", "spatial")]
+        for info in self:
+            spatial = "x".join(str(s) for s in info.spatial) if info.spatial else "-"
+            channels = "-" if info.channels is None else str(info.channels)
+            rows.append((info.layer, info.type, channels, spatial))
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        return "\n".join(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+            for row in rows
+        )
+
+    __repr__ = __str__
+
+
+def _layer_info(layer: str, module: nn.Module, output: torch.Tensor) -> LayerInfo:
+    shape = tuple(output.shape[1:])
+    if len(shape) == 2:  # (batch, tokens, channels): channels come last
+        return LayerInfo(layer, type(module).__name__, shape[1], shape[:1])
+    return LayerInfo(layer, type(module).__name__, shape[0] if shape else None, shape[1:])
+
+
+@dataclass(eq=False)
+class Prepared:
+    """A model ready for featviz: the module on its device, its preprocessing and input size.
+
+    Build one with :func:`prepare`. The module is the caller's own (or a copy on another device);
+    it is only ever run in eval mode under :func:`featviz.hooks.guarded`, so it comes back as it was.
+
+    Attributes:
+        model: the ``nn.Module``.
+        name: a zoo name, or the module's class name (for the record).
+        preprocess: its input normalization and, when known, its input size.
+        device: where it runs.
+    """
+
+    model: nn.Module
+    name: str
+    preprocess: Preprocess
+    device: torch.device
+    _normalize: nn.Module | None = field(default=None, repr=False)
+    _tables: dict[tuple[int, int], LayerTable] = field(default_factory=dict, repr=False)
+
+    @property
+    def native_size(self) -> tuple[int, int] | None:
+        """The input size the model was trained at, or None when its metadata does not say."""
+        return self.preprocess.input_size
+
+    @property
+    def default_size(self) -> tuple[int, int]:
+        """The image size to use when the caller gives none: the native size, else 224 px."""
+        return self.native_size or FALLBACK_SIZE
+
+    def input_size(self, image_size: tuple[int, int]) -> tuple[int, int]:
+        """The size images of ``image_size`` are resized to before the model: the native size,
+        or the image's own when the model has none."""
+        return self.native_size or (int(image_size[0]), int(image_size[1]))
+
+    @property
+    def normalize(self) -> nn.Module:
+        """The preprocessing as a module on the model's device."""
+        if self._normalize is None:
+            self._normalize = self.preprocess.module(self.device)
+        return self._normalize
+
+    def model_input(self, images: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] → what the model takes: on its device, resized, normalized."""
+        images = images.to(self.device)
+        return self.normalize(resize(images, self.input_size((images.shape[-2], images.shape[-1]))))
+
+    @contextmanager
+    def hooked(
+        self,
+        layers: Iterable[str],
+        *,
+        stop_early: bool = True,
+        bf16: bool = False,
+        channels_last: bool = False,
+        compile: bool = False,
+        normalized: bool = False,
+    ) -> Iterator[Forward]:
+        """Guard the model and hook ``layers`` for the ``with`` block; yields ``forward``.
+
+        ``forward(x)`` takes images in [0, 1] already at :meth:`input_size` (with ``normalized``:
+        already preprocessed, as :meth:`model_input` gives), normalizes them and returns
+        ``{layer: float activation}`` (plus ``"output"`` when asked for), stopping after the
+        deepest needed layer unless ``compile`` (a compiled graph runs whole).
+        """
+        model = self.model
+        with guarded(model), Recorder(model, layers, stop_early=stop_early and not compile) as recorder:
+            if compile:
+                recorder.model = torch.compile(model)
+            autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
+            normalize = self.normalize if not normalized else _identity
+
+            def forward(x: torch.Tensor) -> dict[str, torch.Tensor]:
+                x = normalize(x)
+                if channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with autocast:
+                    acts = recorder.run(x)
+                return {k: v.float() for k, v in acts.items()}
+
+            yield forward
+
+    def iter_activations(
+        self, images: torch.Tensor, layers: Iterable[str], batch: int = 32
+    ) -> Iterator[tuple[slice, dict[str, torch.Tensor]]]:
+        """Stream ``images`` through the model ``batch`` at a time, without gradients.
+
+        Yields ``(rows, {layer: activation})`` per batch (on the model's device), so callers can
+        reduce as they go and memory stays bounded.
+        """
+        if batch < 1:
+            raise InvalidArgumentError(f"batch must be a positive int, got {batch!r}")
+        with self.hooked(layers) as forward, torch.no_grad():
+            for start in range(0, len(images), batch):
+                rows = slice(start, min(len(images), start + batch))
+                x = images[rows].to(self.device)
+                yield rows, forward(resize(x, self.input_size((x.shape[-2], x.shape[-1]))))
+
+    def activations(
+        self, images: torch.Tensor, layers: Iterable[str], batch: int = 32
+    ) -> dict[str, torch.Tensor]:
+        """``{layer: activation}`` of ``images`` in [0, 1] (``(N, 3, H, W)``), float, on the device."""
+        layers = set(layers)
+        parts = [acts for _, acts in self.iter_activations(images, layers, batch)]
+        if not parts:
+            raise InvalidArgumentError("expected at least one image, got an empty batch")
+        return {layer: torch.cat([part[layer] for part in parts]) for layer in parts[0]}
+
+    def layers(self, size: int | tuple[int, int] | None = None) -> LayerTable:
+        """Every addressable layer, in execution order (one forward pass of a grey image)."""
+        height, width = normalize_size(size) if size is not None else self.default_size
+        if (height, width) not in self._tables:
+            x = torch.full((1, 3, height, width), 0.5, device=self.device)
+            outputs = trace(self.model, self.normalize(x))
+            self._tables[(height, width)] = LayerTable(
+                _layer_info(layer, module, output) for layer, (module, output) in outputs.items()
+            )
+        return self._tables[(height, width)]
+
+    def failure(self, error: RuntimeError, shape: tuple[int, ...]) -> InvalidArgumentError:
+        """A featviz error for a model that could not run on an image batch of ``shape``."""
+        conv = next((m for m in self.model.modules() if isinstance(m, nn.Conv2d)), None)
+        hint = ""
+        if conv is not None and conv.in_channels != shape[1]:
+            hint = (
+                f" Its first convolution takes {conv.in_channels} input channel(s) but featviz "
+                f"renders {shape[1]}-channel RGB images; pass preprocess= a function that turns "
+                "RGB into what the model takes, e.g. preprocess=lambda x: x.mean(1, keepdim=True) "
+                "for a grayscale model."
+            )
+        reason = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+        return InvalidArgumentError(
+            f"the model ({self.name}) failed on a batch of images of shape {tuple(shape)} after "
+            f"preprocessing ({reason}).{hint} featviz feeds (B, 3, H, W) images in [0, 1] through "
+            "the preprocessing; check preprocess= and size=."
+        )
+
+
+def prepare(
+    model: nn.Module | str | Prepared,
+    *,
+    preprocess: object = None,
+    device: torch.device | str | None = None,
+) -> Prepared:
+    """Prepare a model (an ``nn.Module`` or a zoo name) for featviz.
+
+    Example:
+        >>> prepared = featviz.prepare("efficientnet_lite0")
+        >>> prepared.device, prepared.default_size
+        (device(type='cpu'), (224, 224))
+
+    Args:
+        model: an ``nn.Module`` (never modified; copied when it must move to another device), a
+            zoo name such as ``"efficientnet_lite0"``, or a :class:`Prepared` model.
+        preprocess: the input normalization (see :mod:`featviz.preprocess`); default: from the
+            model's metadata.
+        device: where to run. Default: an ``nn.Module``'s own device; for a zoo name the best
+            device available (:func:`best_device`).
+
+    Returns:
+        The :class:`Prepared` model.
+
+    Raises:
+        DeviceError: a device this machine does not have.
+        ModelLoadError: a zoo name that cannot be loaded.
+        InvalidArgumentError: a model of another kind, or an unusable ``preprocess``.
+    """
+    wanted = resolve_device(device)
+    if isinstance(model, Prepared):
+        if preprocess is None and (wanted is None or wanted == model.device):
+            return model
+        name, module = model.name, model.model
+    elif isinstance(model, str):
+        name, module = model, load_model(model, wanted or best_device())
+    else:
+        name, module = type(model).__name__, resolve_model(model)
+    target = wanted or model_device(module)
+    if model_device(module) != target:
+        module = copy.deepcopy(module).to(target)
+    return Prepared(module, name, resolve_preprocess(module, preprocess), target)
+
+
+def layers(
+    model: nn.Module | str | Prepared,
+    size: int | tuple[int, int] | None = None,
+    device: torch.device | str | None = None,
+) -> LayerTable:
+    """List every addressable layer with its output channels and spatial size.
+
+    Runs one forward pass of a grey image at the model's input size (or ``size``), in execution
+    order, so later rows are deeper layers. The model is left as it was.
+
+    Example:
+        >>> print(featviz.layers("efficientnet_lite0"))
+        layer        type        channels  spatial
+        conv_stem    Conv2d      32        112x112
+        ...
+
+    Args:
+        model: an ``nn.Module``, a zoo name or a prepared model.
+        size: input size (default: the model's input size from its preprocessing, else 224).
+        device: where to run (default as in :func:`prepare`).
+
+    Returns:
+        A :class:`LayerTable` (a list of :class:`LayerInfo`) that prints as a table.
+    """
+    return prepare(model, device=device).layers(size)

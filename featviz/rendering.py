@@ -1,0 +1,411 @@
+"""``featviz.render``: resolve the arguments → split the images into chunks → optimize → merge.
+
+The module is called ``rendering`` because a submodule named ``render`` would shadow the
+function ``featviz.render`` once imported. The optimization of one chunk lives in
+:mod:`featviz.optimize`; the defaults of every option in :mod:`featviz.options`; the batch size
+choice in :mod:`featviz.batching`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from featviz import options as opts
+from featviz import rng
+from featviz.errors import InvalidArgumentError
+from featviz.io import load_images
+from featviz.objectives import Objective, from_targets, unit
+from featviz.param import ImageParam, MacoImage, default_lr, normalize_size
+from featviz.prepared import Prepared, prepare
+from featviz.result import RenderResult
+from featviz.targets import Target, parse_target
+from featviz.transforms import Transforms, make_transforms
+
+TargetLike = str | Target | Objective
+
+
+def render(
+    model: nn.Module | str | Prepared,
+    target: TargetLike | Sequence[str | Target],
+    *,
+    channels: Iterable[int] | None = None,
+    batch: int | None = None,
+    **options: Any,  # noqa: ANN401 - the options of featviz.options, checked by name
+) -> RenderResult:
+    """Optimize images that maximize a unit of ``model``.
+
+        Example:
+            >>> result = featviz.render("efficientnet_lite0", "blocks.4:12")
+            >>> result.save("blocks4_12.png")
+            >>> atlas = featviz.render(model, "layer3", channels=range(16))   # 16 images, one pass
+
+        Args:
+            model: an ``nn.Module`` (left exactly as it was), a zoo name such as
+                ``"efficientnet_lite0"`` (see :func:`featviz.load_model`) or a prepared model
+                (:func:`featviz.prepare`).
+            target: what to maximize — a target string (``"layer4:12"``, ``"layer4"``,
+                ``"output:207"``, ``"layer4:12@center"``; see :mod:`featviz.targets`), an
+                :class:`~featviz.objectives.Objective`, or a list of target strings (image *i*
+                pursues target *i*).
+            channels: with a layer target such as ``"layer4"``: render these channels of it, one
+                image each.
+            batch: number of images for a single target or Objective (each from its own seed);
+                for lists it must equal the number of targets.
+    {options}
+
+        Returns:
+            A :class:`~featviz.result.RenderResult`. Ctrl-C stops early and returns the partial result
+            (``result.interrupted``): finished chunks plus the chunk in flight.
+
+        Raises:
+            TargetSyntaxError: a malformed target string.
+            LayerNotFoundError: the model has no such layer (close matches are suggested).
+            ChannelOutOfRangeError: a channel or position outside the layer.
+            NonFiniteError: an image's score was never finite, or the final image is not.
+            DeviceError: a device this machine does not have.
+            InvalidArgumentError: any other unusable argument.
+            ModelLoadError: a zoo model could not be loaded.
+    """
+    from featviz.optimize import optimize
+
+    given = opts.from_keywords(options)
+    prepared = prepare(model, preprocess=given.preprocess, device=given.device)
+    plan = make_plan(prepared, resolve_targets(target, channels, batch), given)
+    bar = tqdm(total=plan.steps * plan.n_images, disable=not given.progress, desc=plan.label, leave=False)
+    parts: list[RenderResult] = []
+    with bar:
+        start, size = 0, plan.batch_size
+        while start < plan.n_images:
+            stop = min(plan.n_images, start + size)
+            try:
+                part = optimize(plan, slice(start, stop), bar)
+            except torch.OutOfMemoryError as error:
+                size = _after_out_of_memory(plan, error, start, stop, bar)
+                continue
+            parts.append(part)
+            start = stop
+            if part.interrupted:
+                break
+    return merge(parts, plan.settings)
+
+
+# The options' keywords, defaults and annotations come from the table (help() and IDEs show them).
+_signature = inspect.signature(render)
+render.__signature__ = _signature.replace(  # type: ignore[attr-defined]
+    parameters=[
+        *list(_signature.parameters.values())[:-1],
+        *(
+            inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=o.default, annotation=o.kind)
+            for o in opts.OPTIONS
+        ),
+    ]
+)
+render.__doc__ = (render.__doc__ or "").replace("{options}", opts.docstring_args())
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a render was asked for, parsed once: one objective for every image, or one target
+    per image; plus each image's label."""
+
+    objective: Objective | None
+    targets: list[Target] | None
+    labels: list[str]
+
+
+def resolve_targets(
+    target: TargetLike | Sequence[str | Target], channels: Iterable[int] | None, batch: int | None
+) -> Request:
+    """Parse ``target`` (with ``channels=`` / ``batch=``) into a :class:`Request`.
+
+    Raises:
+        TargetSyntaxError: a malformed target string.
+        InvalidArgumentError: ``channels`` without a whole-layer target, a bad ``batch``, an empty
+            list, or a value of another kind.
+    """
+    if batch is not None and (not isinstance(batch, int) or isinstance(batch, bool) or batch < 1):
+        raise InvalidArgumentError(f"batch must be a positive int, got {batch!r}")
+    if channels is not None:
+        layer = parse_target(target) if isinstance(target, (str, Target)) else None
+        if layer is None or layer.channel is not None:
+            what = f"{str(layer)!r}, which already names a channel" if layer else type(target).__name__
+            raise InvalidArgumentError(f"channels= needs a whole-layer target such as 'layer4', got {what}")
+        target = [Target(layer.layer, int(c)) for c in channels]
+    if isinstance(target, Objective):
+        return Request(target, None, [repr(target)] * (batch or 1))
+    if isinstance(target, (str, Target)):
+        parsed = parse_target(target)
+        return Request(unit(parsed), None, [str(parsed)] * (batch or 1))
+    if not isinstance(target, Sequence) or isinstance(target, (bytes, bytearray)):
+        raise InvalidArgumentError(
+            f"target must be a target string, an Objective, or a list of target strings; got "
+            f"{type(target).__name__}"
+        )
+    targets = [parse_target(t) for t in target]
+    if not targets:
+        raise InvalidArgumentError("expected at least one target, got an empty list")
+    if batch is not None and batch != len(targets):
+        raise InvalidArgumentError(
+            f"batch={batch} but {len(targets)} targets were given; a list of targets renders one "
+            "image per target, so leave batch out"
+        )
+    return Request(None, targets, [str(t) for t in targets])
+
+
+@dataclass
+class Plan:
+    """A render with every argument resolved: what each chunk needs, and the settings record."""
+
+    prepared: Prepared
+    request: Request
+    seeds: rng.ImageSeeds
+    steps: int
+    image_size: tuple[int, int]
+    param: str | ImageParam
+    pipeline: Transforms
+    make_optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+    keep: set[int]
+    bf16: bool
+    channels_last: bool
+    compile: bool
+    redirect_steps: int
+    alpha: bool
+    init: torch.Tensor | None
+    batch_size: int
+    settings: dict[str, object]
+
+    @property
+    def n_images(self) -> int:
+        return len(self.request.labels)
+
+    @property
+    def device(self) -> torch.device:
+        return self.prepared.device
+
+    @property
+    def model_size(self) -> tuple[int, int]:
+        """The size images are resized to before the model."""
+        return self.prepared.input_size(self.image_size)
+
+    @property
+    def splittable(self) -> bool:
+        """Whether the images may be optimized in separate chunks: one target per image, and
+        no parameterization instance that holds all of them."""
+        return self.request.targets is not None and not isinstance(self.param, ImageParam)
+
+    @property
+    def label(self) -> str:
+        labels = self.request.labels
+        return labels[0] if len(labels) == 1 else f"{len(labels)} images"
+
+    def objective(self, rows: slice) -> Objective:
+        """The objective of the images ``rows``."""
+        if self.request.objective is not None:
+            return self.request.objective
+        return from_targets((self.request.targets or [])[rows])
+
+    def init_images(self, rows: slice) -> torch.Tensor | None:
+        """The start images of ``rows``: their own, or the one image shared by all."""
+        if self.init is None or len(self.init) == 1:
+            return self.init
+        return self.init[rows]
+
+
+def make_plan(prepared: Prepared, request: Request, given: Any) -> Plan:  # noqa: ANN401 - RenderOptions
+    """Resolve every option against the prepared model (one small resolver per option)."""
+    from featviz.batching import default_batch_size
+
+    steps = _steps(given.steps)
+    image_size = _image_size(given.size, given.param, prepared)
+    lr = _lr(given.lr, given.param)
+    transforms = given.transforms
+    if transforms == "auto":  # the transforms the parameterization was designed with
+        transforms = "multicrop" if given.param == "maco" or isinstance(given.param, MacoImage) else "wide"
+    device = prepared.device
+    n_images = len(request.labels)
+    plan = Plan(
+        prepared=prepared,
+        request=request,
+        seeds=rng.image_seeds(given.seed, n_images),
+        steps=steps,
+        image_size=image_size,
+        param=given.param,
+        pipeline=make_transforms(transforms).to(device),
+        make_optimizer=given.optimizer or (lambda params: torch.optim.Adam(params, lr=lr)),
+        keep={int(t) for t in given.thresholds if 0 < int(t) <= steps},
+        bf16=_bf16(given.precision, device),
+        channels_last=device.type == "cuda" if given.channels_last is None else bool(given.channels_last),
+        compile=bool(given.compile),
+        redirect_steps=min(_redirect_steps(given.redirect_relu), steps),
+        alpha=bool(given.alpha),
+        init=_init(given.init, image_size, n_images),
+        batch_size=n_images,
+        settings={},
+    )
+    plan.batch_size = _batch_size(given.batch_size) or (
+        default_batch_size(plan) if plan.splittable else n_images
+    )
+    if not plan.splittable:
+        plan.batch_size = n_images
+    plan.settings = {
+        "model": prepared.name,
+        "objective": repr(request.objective)
+        if request.objective
+        else f"targets({', '.join(request.labels)})",
+        "targets": request.labels,
+        "steps": steps,
+        "size": list(image_size),
+        "model_input_size": list(plan.model_size),
+        "lr": lr,
+        "param": given.param if isinstance(given.param, str) else repr(given.param),
+        "transforms": transforms
+        if isinstance(transforms, str) or transforms is None
+        else repr(plan.pipeline),
+        "preprocess": prepared.preprocess.describe(),
+        "seed": given.seed if isinstance(given.seed, int) else list(given.seed),
+        "init": None
+        if given.init is None
+        else (str(given.init) if isinstance(given.init, (str, os.PathLike)) else "image"),
+        "optimizer": "Adam" if given.optimizer is None else repr(given.optimizer),
+        "device": str(device),
+        "precision": "bf16" if plan.bf16 else "fp32",
+        "channels_last": plan.channels_last,
+        "compile": plan.compile,
+        "redirect_relu": plan.redirect_steps,
+        "alpha": plan.alpha,
+        "batch_size": plan.batch_size,
+    }
+    return plan
+
+
+# -- one resolver per option ---------------------------------------------------------------------
+
+
+def _steps(steps: object) -> int:
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+        raise InvalidArgumentError(f"steps must be a non-negative int, got {steps!r}")
+    return steps
+
+
+def _lr(lr: object, param: object) -> float:
+    value = default_lr(param) if lr is None else lr  # type: ignore[arg-type]
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise InvalidArgumentError(
+            f"lr must be a positive, finite number, got {lr!r}; leave it out for the "
+            f"parameterization's own ({default_lr(param) if isinstance(param, (str, ImageParam)) else 0.05})"
+        )
+    return value
+
+
+def _redirect_steps(redirect: object) -> int:
+    if not isinstance(redirect, (bool, int)) or redirect < 0:
+        raise InvalidArgumentError(
+            f"redirect_relu must be True, False or a number of steps, got {redirect!r}"
+        )
+    return opts.REDIRECT_STEPS if redirect is True else int(redirect)
+
+
+def _batch_size(batch_size: object) -> int | None:
+    if batch_size is not None and (
+        not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1
+    ):
+        raise InvalidArgumentError(f"batch_size must be a positive int or None, got {batch_size!r}")
+    return batch_size
+
+
+def _image_size(size: object, param: object, prepared: Prepared) -> tuple[int, int]:
+    image_size = normalize_size(size) if size is not None else prepared.default_size  # type: ignore[arg-type]
+    if isinstance(param, ImageParam):  # a given parameterization fixes the size
+        if size is not None and tuple(param.size) != image_size:
+            raise InvalidArgumentError(
+                f"param holds {tuple(param.size)} images but size={size!r}; "
+                "leave size out or build the parameterization at that size"
+            )
+        return (int(param.size[0]), int(param.size[1]))
+    return image_size
+
+
+def _bf16(precision: object, device: torch.device) -> bool:
+    if precision not in ("auto", "fp32", "bf16"):
+        raise InvalidArgumentError(f"precision must be 'auto', 'fp32' or 'bf16', got {precision!r}")
+    if precision == "auto":
+        return device.type == "cuda" and torch.cuda.is_bf16_supported()
+    return precision == "bf16"
+
+
+def _init(init: object, image_size: tuple[int, int], n_images: int) -> torch.Tensor | None:
+    if init is None:
+        return None
+    images = load_images(init, image_size)
+    if len(images) not in (1, n_images):
+        raise InvalidArgumentError(
+            f"init has {len(images)} images but the render makes {n_images}; give one image "
+            "for all of them or one per image"
+        )
+    return images
+
+
+# -- chunks --------------------------------------------------------------------------------------
+
+
+def _after_out_of_memory(plan: Plan, error: torch.OutOfMemoryError, start: int, stop: int, bar: tqdm) -> int:
+    """Halve the chunk after a CUDA out-of-memory error (or re-raise at one image)."""
+    if not plan.splittable or stop - start == 1:
+        raise error
+    bar.reset(total=bar.total)  # recount: the chunk in flight starts over
+    bar.update(plan.steps * start)
+    size = max(1, (stop - start) // 2)
+    plan.settings["batch_size"] = size
+    warnings.warn(f"out of memory ({error}); retrying with batch_size={size}", stacklevel=3)
+    if plan.device.type == "cuda":
+        torch.cuda.empty_cache()
+    return size
+
+
+def merge(parts: list[RenderResult], settings: dict[str, object]) -> RenderResult:
+    """One result from the chunks, in target order; an interrupted chunk's history is NaN-padded."""
+    steps = max(part.history.shape[0] for part in parts)
+
+    def padded(history: torch.Tensor) -> torch.Tensor:
+        missing = steps - history.shape[0]
+        return torch.cat([history, history.new_full((missing, history.shape[1]), float("nan"))])
+
+    snapshots = {
+        step: torch.cat([part.snapshots[step] for part in parts])
+        for step in parts[0].snapshots
+        if all(step in part.snapshots for part in parts)
+    }
+    skipped = [part.skipped_steps for part in parts if part.skipped_steps is not None]
+    maps = [part.attribution for part in parts if part.attribution is not None]
+    return RenderResult(
+        images=torch.cat([part.images for part in parts]),
+        scores=torch.cat([part.scores for part in parts]),
+        history=torch.cat([padded(part.history) for part in parts], dim=1),
+        targets=[label for part in parts for label in part.targets],
+        objective=str(settings["objective"]),
+        settings=settings,
+        snapshots=snapshots,
+        steps_done=min(part.steps_done for part in parts),
+        interrupted=any(part.interrupted for part in parts),
+        skipped_steps=torch.cat(skipped) if skipped else None,
+        seconds=sum(part.seconds for part in parts),
+        attribution=torch.cat(maps) if len(maps) == len(parts) else None,
+    )
+
+
+__all__ = ["render", "resolve_targets", "make_plan", "merge", "Plan", "Request"]

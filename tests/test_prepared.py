@@ -1,0 +1,125 @@
+"""The prepared model: devices, input sizes, activations under guarded hooks, the layer table."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import assert_untouched, snapshot
+from torch import nn
+
+import featviz
+from featviz.errors import DeviceError, InvalidArgumentError
+from featviz.prepared import FALLBACK_SIZE, Prepared, prepare
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    return featviz.load_model("efficientnet_lite0")
+
+
+def test_a_bare_module_keeps_its_device_and_gets_imagenet_preprocessing(tiny) -> None:
+    prepared = prepare(tiny)
+    assert prepared.model is tiny and prepared.device == torch.device("cpu")
+    assert prepared.name == "TinyCNN" and prepared.native_size is None
+    assert prepared.default_size == FALLBACK_SIZE
+    assert prepared.input_size((32, 48)) == (32, 48)  # no native size: the image's own
+    assert prepare(prepared) is prepared  # nothing to change: the same object
+
+
+def test_a_zoo_model_knows_its_input_size(lite0) -> None:
+    prepared = prepare(lite0)
+    assert prepared.native_size == (224, 224) and prepared.input_size((64, 64)) == (224, 224)
+    assert "efficientnet_lite0" in prepared.preprocess.source
+
+
+def test_activations_match_a_plain_forward_and_leave_the_model_alone(tiny) -> None:
+    tiny.train()
+    before = snapshot(tiny)
+    images = torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    acts = prepare(tiny, preprocess="none").activations(images, {"conv2", "output"}, batch=2)
+    assert acts["conv2"].shape == (5, 16, 16, 16) and acts["output"].shape == (5, 10)
+    tiny.eval()
+    with torch.no_grad():
+        expected = tiny(images)
+    tiny.train()
+    assert torch.allclose(acts["output"], expected, atol=1e-5)
+    assert_untouched(tiny, before)
+
+
+def test_iter_activations_streams_in_batches(tiny) -> None:
+    images = torch.rand(7, 3, 32, 32)
+    rows = [r for r, _ in prepare(tiny).iter_activations(images, {"conv1"}, batch=3)]
+    assert rows == [slice(0, 3), slice(3, 6), slice(6, 7)]
+    with pytest.raises(InvalidArgumentError, match="empty"):
+        prepare(tiny).activations(images[:0], {"conv1"})
+
+
+def test_model_input_resizes_to_the_native_size_and_normalizes(lite0) -> None:
+    prepared = prepare(lite0)
+    x = prepared.model_input(torch.full((1, 3, 64, 64), 0.5))
+    assert x.shape == (1, 3, 224, 224)
+    mean, std = prepared.preprocess.mean, prepared.preprocess.std
+    assert torch.allclose(x[0, :, 0, 0], (0.5 - torch.tensor(mean)) / torch.tensor(std), atol=1e-5)
+
+
+def test_devices_this_machine_lacks_get_featviz_errors(tiny, monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(DeviceError, match="no usable CUDA GPU") as info:
+        prepare(tiny, device="cuda")
+    assert isinstance(info.value, ValueError) and "device='cpu'" in str(info.value)
+    with pytest.raises(DeviceError, match="not a device"):
+        prepare(tiny, device="gpu0")
+    with pytest.raises(DeviceError):
+        featviz.render(tiny, "conv3:1", steps=1, size=32, device="cuda", progress=False)
+
+
+def test_default_device_is_the_best_one_here(monkeypatch) -> None:
+    from featviz import prepared as module
+
+    assert module.best_device().type in ("cpu", "cuda", "mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        assert module.best_device() == torch.device("cpu")
+
+
+def test_a_model_that_cannot_take_rgb_gets_a_featviz_error() -> None:
+    gray = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU())
+    with pytest.raises(InvalidArgumentError, match="takes 1 input channel") as info:
+        featviz.render(gray, "1:0", steps=1, size=16, progress=False)
+    assert "preprocess=" in str(info.value)
+    # The suggested fix works.
+    result = featviz.render(
+        gray, "1:0", steps=2, size=16, progress=False, preprocess=lambda x: x.mean(1, keepdim=True)
+    )
+    assert result.images.shape == (1, 3, 16, 16)
+
+
+def test_prepared_model_is_accepted_everywhere(tiny) -> None:
+    prepared = prepare(tiny, preprocess="none")
+    assert isinstance(prepared, Prepared)
+    result = featviz.render(prepared, "conv3:1", steps=2, size=32, progress=False)
+    assert result.settings["preprocess"]["source"].startswith("none")
+    assert featviz.layers(prepared, size=32).names()[0] == "conv1"
+
+
+def test_layers_of_lite0(lite0) -> None:
+    table = featviz.layers(lite0)
+    by_name = {info.layer: info for info in table}
+    assert by_name["blocks.4"].channels == 112 and by_name["blocks.4"].spatial == (14, 14)
+    assert by_name["conv_stem"].spatial == (112, 112)
+    assert by_name["classifier"].channels == 1000 and by_name["classifier"].spatial == ()
+    names = table.names()
+    assert names.index("blocks.2") < names.index("blocks.4") < names.index("classifier")
+    text = str(table)
+    assert text.splitlines()[0].split() == ["layer", "type", "channels", "spatial"]
+    assert "blocks.4 " in text
+
+
+def test_layers_of_a_bare_module_and_by_name(tiny) -> None:
+    before = [m.training for m in tiny.modules()]
+    table = featviz.layers(tiny, size=32)
+    assert [i.layer for i in table][:2] == ["conv1", "relu1"]
+    assert {i.layer: i.shape for i in table}["conv3"] == (16, 16, 16)
+    assert [m.training for m in tiny.modules()] == before
+    assert all(not m._forward_hooks for m in tiny.modules())
+    assert featviz.layers("efficientnet_lite0", size=64)[0].spatial == (32, 32)

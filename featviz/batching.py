@@ -41,8 +41,10 @@ _measured: dict[str, int] = {}
 def default_batch_size(plan: Plan) -> int:
     """The chunk size for a render of one target per image on ``plan``'s device."""
     n_images = plan.n_images
-    if plan.device.type != "cuda":
+    if plan.device.type == "cpu":
         return measured_batch_size(plan)
+    if plan.device.type != "cuda":  # MPS and others: their timings need their own syncs; unmeasured
+        return min(n_images, CPU_BATCH_SIZE)
     from featviz.optimize import optimize
 
     device = plan.device
@@ -91,7 +93,7 @@ def measured_batch_size(plan: Plan) -> int:
     candidates = [b for b in CPU_CANDIDATES if b <= plan.n_images]
     if len(candidates) <= 1:
         return 1
-    key = _key(plan)
+    key = _key(plan, candidates)
     if key not in _measured:
         stored = _read_cache().get(key)
         _measured[key] = (
@@ -114,11 +116,13 @@ def _measure(plan: Plan, candidates: list[int]) -> int:
                 # The first step pays one-time costs (allocations, kernel choice): time the
                 # steps after it, as the difference of a 1-step and a (1 + n)-step loop.
                 try:
-                    first = optimize(one, slice(0, batch), quiet).seconds
-                    total = optimize(more, slice(0, batch), quiet).seconds
+                    parts = [optimize(one, slice(0, batch), quiet), optimize(more, slice(0, batch), quiet)]
                 except torch.OutOfMemoryError:  # this batch does not fit: neither do larger ones
                     candidates = candidates[: candidates.index(batch)] or [1]
                     break
+                if any(part.interrupted for part in parts):
+                    raise KeyboardInterrupt  # Ctrl-C while measuring: stop the render, cache nothing
+                first, total = parts[0].seconds, parts[1].seconds
                 per_step = max(total - first, 1e-9) / _MEASURE_STEPS
                 rates[batch] = max(rates[batch], batch / per_step)
     best = 1
@@ -128,10 +132,12 @@ def _measure(plan: Plan, candidates: list[int]) -> int:
     return best
 
 
-def _key(plan: Plan) -> str:
+def _key(plan: Plan, candidates: list[int]) -> str:
     model = plan.prepared.model
     layers = sorted({t.layer for t in plan.request.targets or []})
     parts = [
+        ",".join(map(str, candidates)),
+        f"{plan.bf16},{plan.channels_last},{plan.compile}",
         plan.prepared.name,
         type(model).__qualname__,
         str(sum(p.numel() for p in model.parameters())),

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from featviz.errors import FeatvizError, InvalidArgumentError
-from featviz.options import OPTIONS
+from featviz.options import OPTIONS, shows_default
 from featviz.targets import GRAMMAR, parse_channels
 
 _MODEL_HELP = (
@@ -49,6 +49,11 @@ def _load(spec: str):  # noqa: ANN202 - returns an nn.Module or a zoo name
                 warnings.simplefilter("ignore", FutureWarning)
                 model = torch.jit.load(str(path), map_location="cpu")
         except Exception:  # noqa: BLE001
+            print(
+                f"featviz: loading {spec} as a pickled module, which runs code from the file; "
+                "only use files you trust",
+                file=sys.stderr,
+            )
             try:
                 model = torch.load(path, map_location="cpu", weights_only=False)
             except Exception as error:  # noqa: BLE001
@@ -171,8 +176,9 @@ def _add_render_options(parser: argparse.ArgumentParser) -> None:
             continue
         parsing = dict(_PARSING.get(option.name, {}))
         flag = parsing.pop("flag", "--" + option.name.replace("_", "-"))
-        shown = parsing.get("action") or option.default is None or "default" in option.help
-        default = "" if shown else f" (default: {option.default})"
+        default = (
+            f" (default: {option.default})" if shows_default(option) and not parsing.get("action") else ""
+        )
         parser.add_argument(
             flag, dest=option.name, default=option.default, help=option.help + default, **parsing
         )

@@ -33,8 +33,11 @@ def attach_exemplars(
     photos' file names) to each channel entry."""
     size = prepared.default_size
     paths, images = io.load_folder(folder, size)
-    maxima, where = [], []
-    for _, acts in prepared.iter_activations(images, {layer}, batch):
+    maxima: list[torch.Tensor] = []
+    where: list[torch.Tensor] = []
+    grids: list[tuple[int, int]] = []
+
+    def strongest(rows: slice, acts: dict[str, torch.Tensor]) -> None:
         act = acts[layer]
         if act.dim() != 4:
             raise InvalidArgumentError(
@@ -43,7 +46,10 @@ def attach_exemplars(
         value, index = act.flatten(2).max(2)  # over positions: (B, C)
         maxima.append(value.cpu())
         where.append(index.cpu())
-        grid_h, grid_w = act.shape[-2:]
+        grids.append((act.shape[-2], act.shape[-1]))
+
+    prepared.each_batch(images, {layer}, strongest, batch)
+    grid_h, grid_w = grids[0]
     maxima_all, where_all = torch.cat(maxima), torch.cat(where)  # (N, C)
     side_h, side_w = size[0] // 2, size[1] // 2
     for entry in entries:

@@ -119,10 +119,12 @@ def unit_response(
     """The target's score (e.g. a channel's mean activation) for each image, no transforms."""
     objective = as_objective(target)
     prepared = prepare(model, preprocess=preprocess)
-    scores = []
-    for rows, acts in prepared.iter_activations(images, objective.layers, batch):
-        acts[INPUT] = images[rows].to(prepared.device)
-        scores.append(objective(acts).float().cpu())
+    scores: list[torch.Tensor] = []
+
+    def score(rows: slice, acts: dict[str, torch.Tensor]) -> None:
+        scores.append(objective({**acts, INPUT: images[rows].to(prepared.device)}).float().cpu())
+
+    prepared.each_batch(images, objective.layers, score, batch)
     return torch.cat(scores)
 
 
@@ -195,15 +197,13 @@ def transferability(
     Raises:
         ModelLoadError: a judge's weights package is not installed (``featviz[bench]``).
     """
-    from featviz.zoo import resolve_model
-
     images = quantize(images)
     report = {}
     for judge in judges:
-        model = resolve_model(judge)
+        model = prepare(judge)
         probs = _probabilities(model, images)
         top5 = probs.topk(5, dim=-1).indices
-        name = judge if isinstance(judge, str) else type(judge).__name__
+        name = model.name
         report[name] = {
             "top1": float((top5[:, 0] == label).float().mean()),
             "top5": float((top5 == label).any(-1).float().mean()),
@@ -262,11 +262,9 @@ def _features(judge: nn.Module | Prepared, images: torch.Tensor) -> torch.Tensor
 
 def diversity(images: torch.Tensor, judge: nn.Module | str = "efficientnet_lite0") -> float:
     """Mean pairwise cosine distance of a judge's pooled features across a batch (0 = identical)."""
-    from featviz.zoo import resolve_model
-
     if len(images) < 2:
         raise InvalidArgumentError("diversity needs at least two images of the same unit")
-    feats = F.normalize(_features(resolve_model(judge), images), dim=1)
+    feats = F.normalize(_features(prepare(judge), images), dim=1)
     sims = feats @ feats.T
     n = len(images)
     return float(1 - (sims.sum() - sims.diagonal().sum()) / (n * (n - 1)))
@@ -278,9 +276,7 @@ def plausibility(
     judge: nn.Module | str = "efficientnet_lite1",
 ) -> float:
     """Mean cosine similarity of a judge's features between class renders and that class's photos."""
-    from featviz.zoo import resolve_model
-
-    model = resolve_model(judge)
+    model = prepare(judge)
     ours = F.normalize(_features(model, images), dim=1)
     photos = F.normalize(_features(model, class_photos(label)), dim=1)
     return float((ours @ photos.T).mean())

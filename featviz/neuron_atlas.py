@@ -87,8 +87,9 @@ def atlas(
         channels: which channels (default: all of them).
         out_dir: folder for the images, grid, page and manifest.
         steps, size: as in :func:`featviz.render`.
-        batch_size: channels rendered together (default: 4 on CPU, 64 on CUDA, halved on
-            out-of-memory); finished channels are written after every batch.
+        batch_size: channels per batch, written when the batch is finished (default: 4 on CPU,
+            64 on CUDA, halved on out-of-memory); with the default, on the CPU render picks how
+            many of a batch to optimize together (:mod:`featviz.batching`).
         seed: channel ``c`` gets ``image_seed(seed, c)``.
         examples: a folder of your own images; each channel also shows its ``top_k`` most
             activating crops from it (dataset exemplars, Borowski et al. 2021).
@@ -126,9 +127,26 @@ def atlas(
             progress=progress,
             render_kwargs=render_kwargs,
         )
+    except WriteError as error:
+        raise _stopped_writing(error, Path(out_dir)) from error
     finally:
         if owned:
             torch.distributed.destroy_process_group()
+
+
+def _stopped_writing(error: WriteError, out: Path) -> WriteError:
+    """The error for a file that could not be written, saying what the folder keeps."""
+    kept: set[int] = set()
+    for path in [out / MANIFEST, *sorted(out.glob("manifest.rank*.json"))]:
+        manifest = io.read_json(path)
+        if isinstance(manifest, dict):
+            kept |= {int(e["channel"]) for e in manifest.get("channels", []) if (out / e["file"]).exists()}
+    stopped = WriteError(
+        f"{error} The atlas stopped there; the {len(kept)} channel(s) recorded in its manifest are "
+        f"kept in {out}, so rerunning the same command resumes."
+    )
+    stopped.errno, stopped.strerror, stopped.filename = error.errno, error.strerror, error.filename
+    return stopped
 
 
 def _build(
@@ -172,7 +190,8 @@ def _build(
         "size": list(size) if isinstance(size, tuple) else size,
         "seed": seed,
         "render": {
-            k: repr(v) for k, v in sorted(opts.changed({**render_kwargs, "preprocess": preprocess}).items())
+            k: opts.describe(v)
+            for k, v in sorted(opts.changed({**render_kwargs, "preprocess": preprocess}).items())
         },
     }
     done = _load_progress(out, settings, overwrite)
@@ -219,14 +238,6 @@ def _build(
                 }
             _write_manifest(own_manifest, settings, [done[c] for c in sorted(done)])
             bar.update(len(batch))
-    except WriteError as error:
-        kept = sum(1 for c in done if (out / done[c]["file"]).exists())
-        stopped = WriteError(
-            f"{error} The atlas stopped there; the {kept} channel(s) finished before it are "
-            f"kept in {out} and recorded in its manifest, so rerunning the same command resumes."
-        )
-        stopped.errno, stopped.strerror, stopped.filename = error.errno, error.strerror, error.filename
-        raise stopped from error
     finally:
         bar.close()
 

@@ -617,6 +617,7 @@ def from_targets(targets: Sequence[str | Target]) -> Objective:
 __all__ = [
     "Objective",
     "as_objective",
+    "unit",
     "from_targets",
     "channel",
     "neuron",

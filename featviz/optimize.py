@@ -17,6 +17,7 @@ redirection is on for the first steps only.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -61,7 +62,7 @@ def optimize(plan: Plan, rows: slice, bar: tqdm) -> RenderResult:
                     objective.validate({k: tuple(v.shape[1:]) for k, v in acts.items()})
                 return images, objective(acts)
 
-        _probe(plan, evaluate, n_images, objective)
+        _probe(evaluate, n_images, objective)
         opt = plan.make_optimizer(image.parameters())
         draws = _Draws(plan.pipeline, seeds, plan.steps, plan.alpha, plan.device, plan.model_size)
         tally = _Tally(n_images, plan.image_size, plan.device)
@@ -116,15 +117,12 @@ def optimize(plan: Plan, rows: slice, bar: tqdm) -> RenderResult:
     )
 
 
-def _probe(plan: Plan, evaluate: object, n_images: int, objective: Objective) -> None:
+def _probe(
+    evaluate: Callable[..., tuple[torch.Tensor, torch.Tensor]], n_images: int, objective: Objective
+) -> None:
     """A first pass on the start images: checks layers, channels and the score's shape before
-    any optimization, and turns a model that cannot take the images into a featviz error."""
-    try:
-        _, scores = evaluate(check=True)  # type: ignore[operator]
-    except torch.OutOfMemoryError:
-        raise
-    except RuntimeError as error:
-        raise plan.prepared.failure(error, (n_images, 3, *plan.model_size)) from error
+    any optimization (a model that cannot take the images raises a featviz error there)."""
+    _, scores = evaluate(check=True)
     if not isinstance(scores, torch.Tensor) or tuple(scores.shape) != (n_images,):
         shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
         raise InvalidArgumentError(

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field, make_dataclass, replace
 from typing import Any
@@ -206,14 +207,35 @@ def changed(keywords: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in keywords.items() if k not in _BY_NAME or not _is_default(_BY_NAME[k], v)}
 
 
+def describe(value: object) -> str:
+    """Stable text for a setting (for records such as an atlas manifest): functions by their
+    qualified name, not by ``repr`` (which holds a memory address that changes every run)."""
+    if callable(value) and hasattr(value, "__qualname__") and not isinstance(value, type):
+        return f"{getattr(value, '__module__', '?')}.{value.__qualname__}"
+    return repr(value)
+
+
 def _is_default(option: Option, value: object) -> bool:
     default = option.default
     return value is default or (type(value) is type(default) and value == default)
+
+
+def shows_default(option: Option) -> bool:
+    """Whether a help line should add ``(default: ...)``: not when the text already says it."""
+    return option.default is not None and "default" not in option.help.lower()
 
 
 def docstring_args() -> str:
     """The ``Args`` lines of the options, for the docstrings of the functions that take them."""
     lines = []
     for option in OPTIONS:
-        lines.append(f"        {option.name}: {option.help} (default: {option.default!r})")
+        default = f" Default: {option.default!r}." if shows_default(option) else ""
+        lines.append(
+            textwrap.fill(
+                f"{option.name}: {option.help}{default}",
+                width=100,
+                initial_indent=" " * 8,
+                subsequent_indent=" " * 12,
+            )
+        )
     return "\n".join(lines)

@@ -18,6 +18,7 @@ import copy
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -33,6 +34,7 @@ from featviz.zoo import load_model, resolve_model
 FALLBACK_SIZE = (224, 224)
 
 Forward = Callable[[torch.Tensor], dict[str, torch.Tensor]]
+T = TypeVar("T")
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
@@ -199,24 +201,45 @@ class Prepared:
                 recorder.model = torch.compile(model)
             autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
             normalize = self.normalize if not normalized else _identity
+            ran: list[bool] = []
 
             def forward(x: torch.Tensor) -> dict[str, torch.Tensor]:
                 x = normalize(x)
                 if channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 with autocast:
-                    acts = recorder.run(x)
+                    # The first pass tells whether the model can take these images at all; later
+                    # errors (a user's hook, say) pass through as they are.
+                    acts = recorder.run(x) if ran else self._run(recorder.run, x)
+                ran[:] = [True]
                 return {k: v.float() for k, v in acts.items()}
 
             yield forward
 
-    def iter_activations(
-        self, images: torch.Tensor, layers: Iterable[str], batch: int = 32
-    ) -> Iterator[tuple[slice, dict[str, torch.Tensor]]]:
-        """Stream ``images`` through the model ``batch`` at a time, without gradients.
+    def _run(self, run: Callable[[torch.Tensor], T], x: torch.Tensor) -> T:
+        """``run(x)`` with a model that cannot take the images turned into a featviz error."""
+        try:
+            return run(x)
+        except torch.OutOfMemoryError:
+            raise
+        except RuntimeError as error:
+            raise self.failure(error, tuple(x.shape)) from error
 
-        Yields ``(rows, {layer: activation})`` per batch (on the model's device), so callers can
-        reduce as they go and memory stays bounded.
+    def each_batch(
+        self,
+        images: torch.Tensor,
+        layers: Iterable[str],
+        visit: Callable[[slice, dict[str, torch.Tensor]], None],
+        batch: int = 32,
+    ) -> None:
+        """Run ``images`` through the model ``batch`` at a time, without gradients, and call
+        ``visit(rows, {layer: activation})`` for each batch (activations on the model's device),
+        so a caller can reduce as it goes and memory stays bounded.
+
+        The model is guarded and hooked only while this call runs, also if ``visit`` raises.
+
+        Raises:
+            InvalidArgumentError: ``batch`` < 1, or the model cannot run on the images.
         """
         if batch < 1:
             raise InvalidArgumentError(f"batch must be a positive int, got {batch!r}")
@@ -224,14 +247,19 @@ class Prepared:
             for start in range(0, len(images), batch):
                 rows = slice(start, min(len(images), start + batch))
                 x = images[rows].to(self.device)
-                yield rows, forward(resize(x, self.input_size((x.shape[-2], x.shape[-1]))))
+                visit(rows, forward(resize(x, self.input_size((x.shape[-2], x.shape[-1])))))
 
     def activations(
         self, images: torch.Tensor, layers: Iterable[str], batch: int = 32
     ) -> dict[str, torch.Tensor]:
-        """``{layer: activation}`` of ``images`` in [0, 1] (``(N, 3, H, W)``), float, on the device."""
-        layers = set(layers)
-        parts = [acts for _, acts in self.iter_activations(images, layers, batch)]
+        """``{layer: activation}`` of ``images`` in [0, 1] (``(N, 3, H, W)``), float, on the device.
+
+        Raises:
+            InvalidArgumentError: no images, or the model cannot run on them.
+            LayerNotFoundError: a layer the model does not have.
+        """
+        parts: list[dict[str, torch.Tensor]] = []
+        self.each_batch(images, set(layers), lambda rows, acts: parts.append(acts), batch)
         if not parts:
             raise InvalidArgumentError("expected at least one image, got an empty batch")
         return {layer: torch.cat([part[layer] for part in parts]) for layer in parts[0]}
@@ -241,7 +269,7 @@ class Prepared:
         height, width = normalize_size(size) if size is not None else self.default_size
         if (height, width) not in self._tables:
             x = torch.full((1, 3, height, width), 0.5, device=self.device)
-            outputs = trace(self.model, self.normalize(x))
+            outputs = self._run(lambda normalized: trace(self.model, normalized), self.normalize(x))
             self._tables[(height, width)] = LayerTable(
                 _layer_info(layer, module, output) for layer, (module, output) in outputs.items()
             )
@@ -275,9 +303,9 @@ def prepare(
     """Prepare a model (an ``nn.Module`` or a zoo name) for featviz.
 
     Example:
-        >>> prepared = featviz.prepare("efficientnet_lite0")
-        >>> prepared.device, prepared.default_size
-        (device(type='cpu'), (224, 224))
+        >>> prepared = featviz.prepare("efficientnet_lite0")     # on the GPU if there is one
+        >>> prepared.default_size
+        (224, 224)
 
     Args:
         model: an ``nn.Module`` (never modified; copied when it must move to another device), a

@@ -64,7 +64,8 @@ def load_model(name: str, device: torch.device | str | None = None) -> nn.Module
 
     Args:
         name: a zoo name (see the module docstring).
-        device: where to put the model (default: CPU).
+        device: where to put the model (default: the CPU; :func:`featviz.prepare` and
+            :func:`featviz.render` put a zoo name on the best device available).
 
     Returns:
         The model.
@@ -72,6 +73,7 @@ def load_model(name: str, device: torch.device | str | None = None) -> nn.Module
     Raises:
         ModelLoadError: the name is unknown, its weight package is missing, or the weights could
             not be downloaded.
+        DeviceError: a device this machine does not have.
     """
     if not isinstance(name, str):
         raise InvalidArgumentError(f"a model name must be a string, got {type(name).__name__}")
@@ -91,7 +93,9 @@ def load_model(name: str, device: torch.device | str | None = None) -> nn.Module
         )
     model.eval().requires_grad_(False)
     if device is not None:
-        model.to(device)
+        from featviz.prepared import resolve_device
+
+        model.to(resolve_device(device))
     return model
 
 

@@ -280,4 +280,20 @@ def test_cli_reports_a_full_disk_in_one_line(tiny, tmp_path, monkeypatch, capsys
     argv = ["atlas", str(model), "conv3", "--channels", "0:2", "-o", str(tmp_path / "a"), "--steps", "2"]
     assert main([*argv, "--size", "32", "-q"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("featviz: error: could not write") and "rerunning" in err and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("featviz: error: could not write") and "rerunning" in last and "Traceback" not in err
+
+
+def test_an_atlas_with_a_function_as_preprocess_resumes(tiny, tmp_path) -> None:
+    def grey_world(x):
+        return (x - 0.5) / 0.25
+
+    out = tmp_path / "fn"
+    featviz.atlas(tiny, "conv3", range(2), out, preprocess=grey_world, **FAST)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert (
+        manifest["render"]["preprocess"].endswith("grey_world")
+        and "0x" not in manifest["render"]["preprocess"]
+    )
+    featviz.atlas(tiny, "conv3", range(3), out, preprocess=grey_world, **FAST)  # no AtlasSettingsError
+    assert len(list((out / "channels").iterdir())) == 3

@@ -6,6 +6,7 @@ measured by benchmarks/speed.py.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -129,3 +130,51 @@ def test_no_host_sync_calls_in_the_step(tiny, monkeypatch) -> None:
 )
 def test_choose_batch_size(free, per_image, n, expected) -> None:
     assert choose_batch_size(free, per_image, n) == expected
+
+
+def _fake_optimize(seconds_per_image_step: dict[int, float]):
+    """An optimize() whose loop time follows a given cost per image-step for each batch size."""
+    from featviz.result import RenderResult
+
+    def optimize(plan, rows, bar):
+        n = rows.stop - rows.start
+        return RenderResult(
+            images=torch.zeros(n, 3, 2, 2),
+            scores=torch.zeros(n),
+            history=torch.zeros(plan.steps, n),
+            targets=["x"] * n,
+            objective="x",
+            settings={},
+            steps_done=plan.steps,
+            seconds=plan.steps * n * seconds_per_image_step[n],
+        )
+
+    return optimize
+
+
+@pytest.mark.parametrize(
+    ("costs", "expected"),
+    [
+        ({1: 1.0, 2: 0.8, 4: 0.6}, 4),  # larger batches clearly faster per image-step
+        ({1: 1.0, 2: 1.2, 4: 1.5}, 1),  # larger batches slower: never worse than batch 1
+        ({1: 1.0, 2: 0.98, 4: 0.97}, 1),  # within measurement noise: keep batch 1
+        ({1: 1.0, 2: 0.7, 4: 0.9}, 2),
+    ],
+)
+def test_the_cpu_batch_is_the_measured_fastest_and_is_cached(
+    tiny, monkeypatch, tmp_path, costs, expected
+) -> None:
+    from featviz import batching, optimize
+
+    monkeypatch.setenv("FEATVIZ_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(batching, "_measured", {})
+    monkeypatch.setattr(optimize, "optimize", _fake_optimize(costs))
+    result = featviz.render(tiny, "conv3", channels=range(6), steps=1, size=32, progress=False)
+    assert result.settings["batch_size"] == expected
+    assert list(json.loads((tmp_path / "batch_sizes.json").read_text()).values()) == [expected]
+    # A new process reads the cache instead of measuring again.
+    monkeypatch.setattr(batching, "_measured", {})
+    monkeypatch.setattr(optimize, "optimize", _fake_optimize({1: 9.0, 2: 9.0, 4: 0.1}))
+    monkeypatch.setattr(batching, "_measure", lambda *a: pytest.fail("measured again"))
+    again = featviz.render(tiny, "conv3", channels=range(6), steps=1, size=32, progress=False)
+    assert again.settings["batch_size"] == expected

@@ -145,12 +145,6 @@ def test_toolbox_example_writes_every_picture(tmp_path) -> None:
         assert image.mode == "RGBA"
 
 
-def _removed() -> None:
-    from featviz import cli, loop
-
-    assert cli.DEFAULT_STEPS == loop.DEFAULT_STEPS
-
-
 def test_cli_ctrl_c_writes_the_partial_picture_and_exits_130(tmp_path, tiny, monkeypatch, capsys) -> None:
     import torch
 

@@ -16,9 +16,10 @@ from featviz.errors import InvalidArgumentError
 
 def test_render_signature_and_docstring_come_from_the_table() -> None:
     parameters = inspect.signature(featviz.render).parameters
+    doc = " ".join(featviz.render.__doc__.split())  # unwrapped
     for option in options.OPTIONS:
         assert parameters[option.name].default == option.default
-        assert f"{option.name}: {option.help}" in featviz.render.__doc__
+        assert f"{option.name}: {option.help}" in doc
 
 
 def test_cli_flags_and_defaults_come_from_the_table() -> None:

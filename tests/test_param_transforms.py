@@ -227,7 +227,8 @@ def test_cppn_is_a_smooth_function_of_position_at_any_size() -> None:
     assert not torch.allclose(x[0], x[1])  # one network per image
     big = image.render_at(60)
     assert big.shape == (2, 3, 60, 60) and big.min() >= 0 and big.max() <= 1
-    assert default_lr("cppn") == 0.005 and default_lr("fft") == 0.025 and default_lr("pixel") == 0.05
+    # Each name's learning rate is its class's own (the bug this guards: a name map drifting).
+    assert default_lr("cppn") == CPPNImage.default_lr and default_lr("fft") == FourierImage.default_lr
 
 
 def test_alpha_image_adds_an_opacity_channel() -> None:

@@ -46,10 +46,20 @@ def test_activations_match_a_plain_forward_and_leave_the_model_alone(tiny) -> No
     assert_untouched(tiny, before)
 
 
-def test_iter_activations_streams_in_batches(tiny) -> None:
+def test_each_batch_streams_and_releases_the_model_when_the_visitor_raises(tiny) -> None:
     images = torch.rand(7, 3, 32, 32)
-    rows = [r for r, _ in prepare(tiny).iter_activations(images, {"conv1"}, batch=3)]
+    rows: list[slice] = []
+    prepare(tiny).each_batch(images, {"conv1"}, lambda r, acts: rows.append(r), batch=3)
     assert rows == [slice(0, 3), slice(3, 6), slice(6, 7)]
+    tiny.train()
+    before = snapshot(tiny)
+
+    def fail(rows, acts):
+        raise ValueError("the caller's own error")
+
+    with pytest.raises(ValueError):
+        prepare(tiny).each_batch(images, {"conv1"}, fail)
+    assert_untouched(tiny, before)  # no hooks left, training flags back, while the error is alive
     with pytest.raises(InvalidArgumentError, match="empty"):
         prepare(tiny).activations(images[:0], {"conv1"})
 
@@ -87,6 +97,13 @@ def test_a_model_that_cannot_take_rgb_gets_a_featviz_error() -> None:
     with pytest.raises(InvalidArgumentError, match="takes 1 input channel") as info:
         featviz.render(gray, "1:0", steps=1, size=16, progress=False)
     assert "preprocess=" in str(info.value)
+    for call in (
+        lambda: featviz.layers(gray, size=16),
+        lambda: prepare(gray).activations(torch.rand(2, 3, 16, 16), {"0"}),
+        lambda: featviz.metrics.unit_response(gray, "1:0", torch.rand(2, 3, 16, 16)),
+    ):
+        with pytest.raises(InvalidArgumentError, match="takes 1 input channel"):
+            call()
     # The suggested fix works.
     result = featviz.render(
         gray, "1:0", steps=2, size=16, progress=False, preprocess=lambda x: x.mean(1, keepdim=True)

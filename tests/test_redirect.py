@@ -8,6 +8,7 @@ from torch import nn
 
 import featviz
 from featviz.errors import InvalidArgumentError
+from featviz.options import REDIRECT_STEPS
 from featviz.redirect import RedirectedReLU
 from tests.conftest import assert_untouched, snapshot
 
@@ -91,7 +92,7 @@ def test_render_wakes_a_dead_unit_only_with_redirection() -> None:
     )
     assert torch.allclose(stuck.history[-1], stuck.history[0])  # zero gradient: nothing moves
     assert woken.scores[0] > stuck.scores[0] + 0.1
-    assert woken.settings["redirect_relu"] == 16
+    assert woken.settings["redirect_relu"] == min(REDIRECT_STEPS, kwargs["steps"])
     assert_untouched(model, before)
 
 

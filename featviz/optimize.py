@@ -224,23 +224,24 @@ def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 def _drop_nonfinite(image: ImageParam, scores: torch.Tensor) -> torch.Tensor:
-    """Zero the gradients of images whose score or gradient is not finite; return that mask."""
+    """Zero the gradients of images whose score or gradient is not finite; return that mask.
+
+    A gradient is checked through its per-image sum (NaN or infinity anywhere makes the sum
+    non-finite), and zeroed in place: one reduction and one masked write per parameter, no
+    host-device synchronization.
+    """
+    grads = [p.grad for p in image.parameters() if p.grad is not None]
+    n_images = scores.shape[0]
     bad = ~torch.isfinite(scores.detach())
-    for param in image.parameters():
-        if param.grad is None:
-            continue
-        if param.dim() > 0 and param.shape[0] == bad.shape[0]:
-            bad = bad | ~torch.isfinite(param.grad).flatten(1).all(1)
+    for grad in grads:
+        per_image = grad.dim() > 0 and grad.shape[0] == n_images
+        total = grad.flatten(1).sum(1) if per_image else grad.sum()
+        bad = bad | ~torch.isfinite(total)
+    for grad in grads:
+        if grad.dim() > 0 and grad.shape[0] == n_images:
+            grad.masked_fill_(bad.view(-1, *([1] * (grad.dim() - 1))), 0.0)
         else:
-            bad = bad | ~torch.isfinite(param.grad).all()
-    for param in image.parameters():
-        if param.grad is None:
-            continue
-        if param.dim() > 0 and param.shape[0] == bad.shape[0]:
-            keep = (~bad).view(-1, *([1] * (param.dim() - 1)))
-        else:
-            keep = ~bad.any()
-        param.grad = torch.where(keep, param.grad, torch.zeros_like(param.grad))
+            grad.masked_fill_(bad.any(), 0.0)
     return bad.long()
 
 

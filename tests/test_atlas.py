@@ -281,7 +281,9 @@ def test_cli_reports_a_full_disk_in_one_line(tiny, tmp_path, monkeypatch, capsys
     assert main([*argv, "--size", "32", "-q"]) == 2
     err = capsys.readouterr().err
     last = err.strip().splitlines()[-1]
-    assert last.startswith("featviz: error: could not write") and "rerunning" in last and "Traceback" not in err
+    assert (
+        last.startswith("featviz: error: could not write") and "rerunning" in last and "Traceback" not in err
+    )
 
 
 def test_an_atlas_with_a_function_as_preprocess_resumes(tiny, tmp_path) -> None:

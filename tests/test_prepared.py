@@ -140,3 +140,20 @@ def test_layers_of_a_bare_module_and_by_name(tiny) -> None:
     assert [m.training for m in tiny.modules()] == before
     assert all(not m._forward_hooks for m in tiny.modules())
     assert featviz.layers("efficientnet_lite0", size=64)[0].spatial == (32, 32)
+
+
+def test_zoo_names_go_to_the_best_device_and_the_render_records_it(monkeypatch) -> None:
+    from featviz import prepared as module
+
+    asked = []
+
+    def best() -> torch.device:
+        asked.append(True)
+        return torch.device("cpu")
+
+    monkeypatch.setattr(module, "best_device", best)
+    result = featviz.render("efficientnet_lite0", "blocks.1:0", steps=1, size=32, progress=False)
+    assert asked and result.settings["device"] == "cpu"
+    assert prepare(featviz.load_model("efficientnet_lite0")).device == torch.device(
+        "cpu"
+    )  # a module: its own

@@ -143,7 +143,8 @@ def _layers(args: argparse.Namespace) -> int:
     import featviz
 
     model = _load(args.model)
-    table = featviz.layers(model, size=args.size, device=_device(model, args.device))
+    prepared = featviz.prepare(model, device=_device(model, args.device), layouts=args.layouts)
+    table = prepared.layers(args.size)
     if args.filter:
         table = type(table)(info for info in table if args.filter in info.layer)
     print(table)
@@ -160,7 +161,17 @@ _PARSING: dict[str, dict[str, Any]] = {
     "compile": {"action": "store_true"},
     "alpha": {"action": "store_true"},
     "redirect_relu": {"action": "store_false", "flag": "--no-redirect-relu"},
+    "layouts": {"type": lambda text: _layouts(text), "metavar": "LAYER=KIND,..."},
 }
+
+
+def _layouts(text: str) -> dict[str, str]:
+    from featviz.layouts import LayoutError, parse_layouts
+
+    try:
+        return parse_layouts(text)
+    except LayoutError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _render_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -247,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     layers.add_argument("--size", type=_size, help="input size N or HxW (default: model input)")
     layers.add_argument("--filter", help="only layers whose path contains this text")
     layers.add_argument("--device", help="cpu, cuda, mps, ... (default: the GPU when there is one)")
+    layers.add_argument(
+        "--layouts", type=_layouts, metavar="LAYER=KIND,...", help="layouts featviz cannot decide"
+    )
     layers.set_defaults(run=_layers)
     return parser
 

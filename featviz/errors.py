@@ -55,3 +55,7 @@ class WriteError(FeatvizError, OSError):
     ``filename`` are those of the underlying OSError, so ``except OSError`` and errno checks such
     as ``error.errno == errno.ENOSPC`` keep working.
     """
+
+
+class LayoutError(InvalidArgumentError):
+    """A layer's layout could not be decided, or a given layout does not fit its output."""

@@ -120,19 +120,31 @@ def scoped_hooks(
             handle.remove()
 
 
-def trace(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[nn.Module, torch.Tensor]]:
+def trace(
+    model: nn.Module, x: torch.Tensor, until: Iterable[str] | None = None
+) -> dict[str, tuple[nn.Module, torch.Tensor | None, torch.Tensor]]:
     """Run ``x`` through the guarded model once, without gradients, and return every named
-    module whose output holds a tensor: ``{layer: (module, output tensor)}`` in execution order
-    (a module called several times: its first call)."""
-    seen: dict[str, tuple[nn.Module, torch.Tensor]] = {}
+    module whose output holds a tensor: ``{layer: (module, first input tensor or None, output
+    tensor)}`` in the order the modules finished (a module called several times: its first call).
+
+    With ``until``, the pass stops as soon as those layers have produced their outputs.
+    """
+    seen: dict[str, tuple[nn.Module, torch.Tensor | None, torch.Tensor]] = {}
+    started: dict[str, torch.Tensor | None] = {}
     names = {module: name for name, module in model.named_modules() if name}
+    wanted = set(until or ())
+
+    def pre_hook(module: nn.Module, inputs: object) -> None:
+        started.setdefault(names[module], first_tensor(inputs))
 
     def hook(module: nn.Module, inputs: object, output: object) -> None:
         tensor = first_tensor(output)
         if tensor is not None and tensor.dim() >= 1:
-            seen.setdefault(names[module], (module, tensor))
+            seen.setdefault(names[module], (module, started.get(names[module]), tensor))
+        if wanted and wanted <= set(seen):
+            raise _StopForward
 
-    with guarded(model), scoped_hooks(names, hook=hook), torch.no_grad():
+    with guarded(model), scoped_hooks(names, pre_hook, hook), torch.no_grad(), suppress(_StopForward):
         model(x)
     return seen
 

@@ -170,7 +170,8 @@ def _build(
 ) -> AtlasResult:
     """The atlas itself, on one rank."""
     preprocess = render_kwargs.pop("preprocess", None)
-    prepared = prepare(model, preprocess=preprocess, device=device)
+    given_layouts = render_kwargs.pop("layouts", None)
+    prepared = prepare(model, preprocess=preprocess, device=device, layouts=given_layouts)
     find_module(prepared.model, layer)
     table = {info.layer: info for info in prepared.layers()}
     count = table[layer].channels if layer in table else None
@@ -191,7 +192,9 @@ def _build(
         "seed": seed,
         "render": {
             k: opts.describe(v)
-            for k, v in sorted(opts.changed({**render_kwargs, "preprocess": preprocess}).items())
+            for k, v in sorted(
+                opts.changed({**render_kwargs, "preprocess": preprocess, "layouts": given_layouts}).items()
+            )
         },
     }
     done = _load_progress(out, settings, overwrite)

@@ -81,6 +81,13 @@ OPTIONS: tuple[Option, ...] = (
         cli=False,
     ),
     Option(
+        "layouts",
+        None,
+        "the layout of layers featviz cannot decide by itself, e.g. {'layers.0': 'nhwc'} "
+        "(nchw, nhwc, tokens, vector; featviz.layouts); on the command line layers.0=nhwc,...",
+        "Mapping[str, str] | None",
+    ),
+    Option(
         "lr",
         None,
         "Adam learning rate; default: the parameterization's own (0.025 for fft).",

@@ -15,7 +15,7 @@ Example:
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -23,10 +23,12 @@ from typing import TypeVar
 import torch
 from torch import nn
 
-from featviz.errors import DeviceError, InvalidArgumentError
-from featviz.hooks import Recorder, guarded, model_device, trace
+from featviz import layouts as layouts_module
+from featviz.errors import DeviceError, InvalidArgumentError, LayoutError
+from featviz.hooks import Recorder, find_module, guarded, model_device, trace
 from featviz.param import normalize_size
 from featviz.preprocess import Preprocess, resolve_preprocess
+from featviz.targets import INPUT, OUTPUT
 from featviz.transforms import resize
 from featviz.zoo import load_model, resolve_model
 
@@ -39,6 +41,11 @@ T = TypeVar("T")
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
+
+
+def _channels_first(act: torch.Tensor, kind: str | None) -> torch.Tensor:
+    """A channels-last feature map as a ``(B, C, H, W)`` view, as every objective reads it."""
+    return act.permute(0, 3, 1, 2) if kind == "nhwc" and act.dim() == 4 else act
 
 
 def best_device() -> torch.device:
@@ -93,10 +100,11 @@ class LayerInfo:
     type: str
     channels: int | None
     spatial: tuple[int, ...]
+    layout: str = "nchw"
 
     @property
     def shape(self) -> tuple[int, ...]:
-        """Output shape without the batch dimension."""
+        """Output shape without the batch dimension, channels first (as objectives see it)."""
         return (self.channels, *self.spatial) if self.channels is not None else ()
 
 
@@ -108,25 +116,18 @@ class LayerTable(list[LayerInfo]):
         return [info.layer for info in self]
 
     def __str__(self) -> str:
-        rows = [("layer", "type", "channels", "spatial")]
+        rows = [("layer", "type", "layout", "channels", "spatial")]
         for info in self:
             spatial = "x".join(str(s) for s in info.spatial) if info.spatial else "-"
             channels = "-" if info.channels is None else str(info.channels)
-            rows.append((info.layer, info.type, channels, spatial))
-        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+            rows.append((info.layer, info.type, info.layout, channels, spatial))
+        widths = [max(len(row[i]) for row in rows) for i in range(5)]
         return "\n".join(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
             for row in rows
         )
 
     __repr__ = __str__
-
-
-def _layer_info(layer: str, module: nn.Module, output: torch.Tensor) -> LayerInfo:
-    shape = tuple(output.shape[1:])
-    if len(shape) == 2:  # (batch, tokens, channels): channels come last
-        return LayerInfo(layer, type(module).__name__, shape[1], shape[:1])
-    return LayerInfo(layer, type(module).__name__, shape[0] if shape else None, shape[1:])
 
 
 @dataclass(eq=False)
@@ -147,8 +148,10 @@ class Prepared:
     name: str
     preprocess: Preprocess
     device: torch.device
+    given_layouts: dict[str, str] = field(default_factory=dict)
     _normalize: nn.Module | None = field(default=None, repr=False)
     _tables: dict[tuple[int, int], LayerTable] = field(default_factory=dict, repr=False)
+    _kinds_seen: dict[frozenset[str], dict[str, str]] = field(default_factory=dict, repr=False)
 
     @property
     def native_size(self) -> tuple[int, int] | None:
@@ -196,6 +199,8 @@ class Prepared:
         deepest needed layer unless ``compile`` (a compiled graph runs whole).
         """
         model = self.model
+        layers = set(layers)
+        kinds = self._kinds(layers)
         with guarded(model), Recorder(model, layers, stop_early=stop_early and not compile) as recorder:
             if compile:
                 recorder.model = torch.compile(model)
@@ -212,9 +217,35 @@ class Prepared:
                     # errors (a user's hook, say) pass through as they are.
                     acts = recorder.run(x) if ran else self._run(recorder.run, x)
                 ran[:] = [True]
-                return {k: v.float() for k, v in acts.items()}
+                return {k: _channels_first(v.float(), kinds.get(k)) for k, v in acts.items()}
 
             yield forward
+
+    def _kinds(self, layers: set[str]) -> dict[str, str]:
+        """The layouts of ``layers`` that are feature maps; a featviz error for undecided ones."""
+        hidden = layers - {INPUT, OUTPUT}
+        if not hidden or (not self.given_layouts and not any(self._may_be_channels_last())):
+            return {}
+        key = frozenset(hidden)
+        if key not in self._kinds_seen:  # a pass that stops after these layers, once per set
+            table = self._table(self.default_size, set(hidden))
+            self._kinds_seen[key] = {info.layer: info.layout for info in table if info.layer in hidden}
+        kinds = self._kinds_seen[key]
+        undecided = sorted(layer for layer, kind in kinds.items() if kind == "?")
+        if undecided:
+            raise LayoutError(
+                f"featviz cannot tell whether the output of {undecided} is channels-first or "
+                "channels-last from the modules that made it; say which with "
+                f"layouts={{{undecided[0]!r}: 'nchw'}} (or 'nhwc'; --layouts {undecided[0]}=nhwc on "
+                "the command line)"
+            )
+        return kinds
+
+    def _may_be_channels_last(self) -> Iterator[bool]:
+        """Whether the model has modules that can make channels-last feature maps (a quick
+        check that spares plain CNNs the layout trace)."""
+        for module in self.model.modules():
+            yield isinstance(module, (nn.Linear, nn.LayerNorm)) or type(module).__name__ == "Permute"
 
     def _run(self, run: Callable[[torch.Tensor], T], x: torch.Tensor) -> T:
         """``run(x)`` with a model that cannot take the images turned into a featviz error."""
@@ -265,15 +296,39 @@ class Prepared:
         return {layer: torch.cat([part[layer] for part in parts]) for layer in parts[0]}
 
     def layers(self, size: int | tuple[int, int] | None = None) -> LayerTable:
-        """Every addressable layer, in execution order (one forward pass of a grey image)."""
+        """Every addressable layer, in execution order (one forward pass of a grey image).
+
+        Raises:
+            LayoutError: ``layouts=`` names a layer that does not run.
+            InvalidArgumentError: the model cannot run on images of this size.
+        """
         height, width = normalize_size(size) if size is not None else self.default_size
         if (height, width) not in self._tables:
-            x = torch.full((1, 3, height, width), 0.5, device=self.device)
-            outputs = self._run(lambda normalized: trace(self.model, normalized), self.normalize(x))
-            self._tables[(height, width)] = LayerTable(
-                _layer_info(layer, module, output) for layer, (module, output) in outputs.items()
-            )
+            self._tables[(height, width)] = self._table((height, width), None)
         return self._tables[(height, width)]
+
+    def _table(self, size: tuple[int, int], until: set[str] | None) -> LayerTable:
+        """The layer table from one grey-image pass, stopped after ``until`` when given."""
+        x = self.normalize(torch.full((1, 3, *size), 0.5, device=self.device))
+        traced = self._run(lambda normalized: trace(self.model, normalized, until), x)
+        outputs = {layer: (module, output) for layer, (module, _, output) in traced.items()}
+        inputs = {layer: source for layer, (_, source, _) in traced.items()}
+        decided = layouts_module.decide(self.model, outputs, inputs, self.given_layouts, x)
+        return LayerTable(
+            LayerInfo(
+                layer,
+                type(module).__name__,
+                decided[layer].channels,
+                decided[layer].grid,
+                decided[layer].kind,
+            )
+            for layer, (module, _) in outputs.items()
+        )
+
+    def layout(self, layer: str) -> str:
+        """The layout of ``layer``'s output (see :mod:`featviz.layouts`); ``"?"`` when undecided."""
+        table = {info.layer: info.layout for info in self.layers()}
+        return table.get(layer, "?")
 
     def failure(self, error: RuntimeError, shape: tuple[int, ...]) -> InvalidArgumentError:
         """A featviz error for a model that could not run on an image batch of ``shape``."""
@@ -299,6 +354,7 @@ def prepare(
     *,
     preprocess: object = None,
     device: torch.device | str | None = None,
+    layouts: Mapping[str, str] | None = None,
 ) -> Prepared:
     """Prepare a model (an ``nn.Module`` or a zoo name) for featviz.
 
@@ -314,6 +370,8 @@ def prepare(
             model's metadata.
         device: where to run. Default: an ``nn.Module``'s own device; for a zoo name the best
             device available (:func:`best_device`).
+        layouts: the layout of layers featviz cannot decide by itself, e.g.
+            ``{"layers.0": "nhwc"}`` (see :mod:`featviz.layouts`).
 
     Returns:
         The :class:`Prepared` model.
@@ -325,8 +383,9 @@ def prepare(
     """
     wanted = resolve_device(device)
     if isinstance(model, Prepared):
-        if preprocess is None and (wanted is None or wanted == model.device):
+        if preprocess is None and not layouts and (wanted is None or wanted == model.device):
             return model
+        layouts = {**model.given_layouts, **(layouts or {})}
         name, module = model.name, model.model
     elif isinstance(model, str):
         name, module = model, load_model(model, wanted or best_device())
@@ -335,7 +394,10 @@ def prepare(
     target = wanted or model_device(module)
     if model_device(module) != target:
         module = copy.deepcopy(module).to(target)
-    return Prepared(module, name, resolve_preprocess(module, preprocess), target)
+    given = layouts_module.check_layouts(layouts)
+    for layer in given:
+        find_module(module, layer)  # a name that is no layer: close matches suggested
+    return Prepared(module, name, resolve_preprocess(module, preprocess), target, given)
 
 
 def layers(

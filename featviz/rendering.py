@@ -79,7 +79,7 @@ def render(
     from featviz.optimize import optimize
 
     given = opts.from_keywords(options)
-    prepared = prepare(model, preprocess=given.preprocess, device=given.device)
+    prepared = prepare(model, preprocess=given.preprocess, device=given.device, layouts=given.layouts)
     plan = make_plan(prepared, resolve_targets(target, channels, batch), given)
     bar = tqdm(total=plan.steps * plan.n_images, disable=not given.progress, desc=plan.label, leave=False)
     parts: list[RenderResult] = []

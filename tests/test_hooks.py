@@ -65,7 +65,9 @@ def test_scoped_hooks_are_removed_on_exit_and_on_error(tiny) -> None:
 def test_trace_lists_outputs_in_execution_order(tiny) -> None:
     outputs = trace(tiny, torch.rand(1, 3, 32, 32))
     assert list(outputs)[:3] == ["conv1", "relu1", "conv2"]
-    assert outputs["fc"][1].shape == (1, 10) and outputs["fc"][0] is tiny.fc
+    module, source, output = outputs["fc"]
+    assert module is tiny.fc and source.shape == (1, 16) and output.shape == (1, 10)
+    assert list(trace(tiny, torch.rand(1, 3, 32, 32), until={"conv2"})) == ["conv1", "relu1", "conv2"]
     assert all(not m._forward_hooks for m in tiny.modules())
 
 

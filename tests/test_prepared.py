@@ -128,7 +128,7 @@ def test_layers_of_lite0(lite0) -> None:
     names = table.names()
     assert names.index("blocks.2") < names.index("blocks.4") < names.index("classifier")
     text = str(table)
-    assert text.splitlines()[0].split() == ["layer", "type", "channels", "spatial"]
+    assert text.splitlines()[0].split() == ["layer", "type", "layout", "channels", "spatial"]
     assert "blocks.4 " in text
 
 

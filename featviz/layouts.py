@@ -1,0 +1,187 @@
+"""Activation layouts: which axis of a layer's output holds the channels.
+
+A recorded activation is one of:
+
+- ``"nchw"`` — a feature map ``(B, C, H, W)`` (convolutions, BatchNorm, most CNN blocks);
+- ``"nhwc"`` — a feature map ``(B, H, W, C)`` (Swin stages and blocks, ConvNeXt block internals:
+  ``nn.Linear`` / ``nn.LayerNorm`` applied to the last axis of a 4-D tensor);
+- ``"tokens"`` — a sequence ``(B, T, C)`` (vision transformers);
+- ``"vector"`` — ``(B, C)`` (pooled features, logits).
+
+:func:`decide` works a layer's layout out from the module's type and from what the modules
+before it did, never from the sizes alone: a 4-D tensor is channels-last when it came out of an
+``nn.Linear``/``nn.LayerNorm`` acting on its last axis or a permutation to channels-last, and keeps
+the layout of its input through element-wise modules and blocks. Where that leaves a layer
+undecided the layer table says ``?`` and a target on it raises :class:`LayoutError`, asking for an
+explicit ``layouts={"layer": "nhwc"}``.
+
+Objectives see every feature map channels-first: :func:`channels_first` turns an ``nhwc``
+activation into a ``(B, C, H, W)`` view (no copy; gradients flow through it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from featviz.errors import LayoutError
+
+KINDS = ("nchw", "nhwc", "tokens", "vector")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How one layer's output is laid out.
+
+    Attributes:
+        kind: one of :data:`KINDS`, or ``"?"`` when undecided.
+        channels: the number of channels (None for a scalar output).
+        grid: the spatial size ``(H, W)`` of a feature map, or ``(T,)`` tokens; ``()`` otherwise.
+    """
+
+    kind: str
+    channels: int | None
+    grid: tuple[int, ...]
+
+
+def check_layouts(layouts: Mapping[str, str] | None) -> dict[str, str]:
+    """Validate a user's ``layouts={"layer": "nhwc"}`` mapping.
+
+    Raises:
+        LayoutError: not a mapping of layer names to one of :data:`KINDS`.
+    """
+    if layouts is None:
+        return {}
+    if not isinstance(layouts, Mapping):
+        raise LayoutError(
+            f"layouts must be a dict such as {{'layers.0': 'nhwc'}}, got {type(layouts).__name__}"
+        )
+    bad = {k: v for k, v in layouts.items() if not isinstance(k, str) or v not in KINDS}
+    if bad:
+        raise LayoutError(f"layouts {bad!r}: each layer needs one of {', '.join(KINDS)}")
+    return dict(layouts)
+
+
+def parse_layouts(text: str) -> dict[str, str]:
+    """Parse the command line's ``--layouts layers.0=nhwc,blocks.3=nchw``.
+
+    Raises:
+        LayoutError: text not of the form ``LAYER=KIND[,LAYER=KIND...]``.
+    """
+    pairs = {}
+    for part in text.split(","):
+        layer, sep, kind = part.strip().partition("=")
+        if not sep or not layer or kind not in KINDS:
+            raise LayoutError(
+                f"cannot parse layouts {text!r}: expected LAYER=KIND[,LAYER=KIND...] with KIND one of "
+                f"{', '.join(KINDS)}, e.g. 'layers.0=nhwc'"
+            )
+        pairs[layer] = kind
+    return pairs
+
+
+def of_shape(kind: str, shape: tuple[int, ...]) -> Layout:
+    """The layout of an output of ``shape`` (batch dropped) read as ``kind``."""
+    if kind == "nchw" and len(shape) == 3:
+        return Layout(kind, shape[0], shape[1:])
+    if kind == "nhwc" and len(shape) == 3:
+        return Layout(kind, shape[2], shape[:2])
+    if kind == "tokens" and len(shape) == 2:
+        return Layout(kind, shape[1], shape[:1])
+    if kind == "vector" and len(shape) == 1:
+        return Layout(kind, shape[0], ())
+    if kind == "?":
+        return Layout(kind, None, shape)
+    raise LayoutError(f"a {kind!r} layout does not fit an output of shape {tuple(shape)} (batch dropped)")
+
+
+def _channels_last_maker(module: nn.Module, output: torch.Tensor) -> bool | None:
+    """Whether ``module`` itself makes its 4-D output channels-last (True), channels-first
+    (False), or keeps its input's layout (None)."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d)):
+        return False
+    if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+        return False
+    if isinstance(module, nn.Linear):
+        return True  # acts on the last axis: that axis is the channels
+    if isinstance(module, nn.LayerNorm):
+        shape = tuple(module.normalized_shape)
+        return len(shape) == 1 and shape[0] == output.shape[-1]
+    dims = getattr(module, "dims", None)  # torchvision.ops.misc.Permute
+    if type(module).__name__ == "Permute" and isinstance(dims, (list, tuple)):
+        return {(0, 2, 3, 1): True, (0, 3, 1, 2): False}.get(tuple(dims))
+    return None
+
+
+def decide(
+    model: nn.Module,
+    outputs: Mapping[str, tuple[nn.Module, torch.Tensor]],
+    inputs: Mapping[str, torch.Tensor | None],
+    given: Mapping[str, str],
+    image: torch.Tensor,
+) -> dict[str, Layout]:
+    """The layout of every traced layer, in execution order.
+
+    Args:
+        model: the model.
+        outputs: ``{layer: (module, output)}`` in the order the modules finished.
+        inputs: ``{layer: the module's first tensor input}`` (or None).
+        given: the user's explicit layouts, which win.
+        image: the model's input tensor (channels-first).
+    """
+    known: dict[int, str] = {id(image): "nchw"}  # tensor id -> kind, for 4-D tensors seen so far
+    layouts: dict[str, Layout] = {}
+    children = {name: [c for c in outputs if c.startswith(name + ".")] for name in outputs}
+    for layer, (module, output) in outputs.items():
+        shape = tuple(output.shape[1:])
+        if layer in given:
+            layouts[layer] = of_shape(given[layer], shape)
+            if output.dim() == 4:
+                known[id(output)] = given[layer]
+            continue
+        if output.dim() == 2:
+            layouts[layer] = Layout("vector", shape[0], ())
+            continue
+        if output.dim() == 3:
+            layouts[layer] = Layout("tokens", shape[1], shape[:1])
+            continue
+        if output.dim() != 4:
+            layouts[layer] = Layout("?", None, shape)
+            continue
+        kind = known.get(id(output))
+        if kind is None:
+            made = _channels_last_maker(module, output)
+            if made is not None:
+                kind = "nhwc" if made else "nchw"
+        if kind is None:  # an element-wise module keeps its input's layout; so does one inside a
+            # block that gets a tensor made by plain tensor code, if the block's input looks the same
+            for owner in _self_and_ancestors(layer):
+                source = inputs.get(owner)
+                if source is not None and source.shape == output.shape and id(source) in known:
+                    kind = known[id(source)]
+                    break
+        if kind is None:  # a block: the layout of the last of its modules with this output's shape
+            same = [c for c in children[layer] if c in layouts and layouts[c].kind in ("nchw", "nhwc")]
+            same = [c for c in same if tuple(outputs[c][1].shape) == tuple(output.shape)]
+            if same:
+                kind = layouts[same[-1]].kind
+        layouts[layer] = of_shape(kind or "?", shape)
+        if kind is not None:
+            known[id(output)] = kind
+    return layouts
+
+
+def _self_and_ancestors(layer: str) -> list[str]:
+    """``"a.b.c"`` → ``["a.b.c", "a.b", "a"]``."""
+    parts = layer.split(".")
+    return [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
+
+
+def channels_first(act: torch.Tensor, layout: Layout) -> torch.Tensor:
+    """The activation as objectives read it: ``nhwc`` → a ``(B, C, H, W)`` view; others as they are."""
+    if layout.kind == "nhwc":
+        return act.permute(0, 3, 1, 2)
+    return act

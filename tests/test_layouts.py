@@ -1,0 +1,142 @@
+"""Layouts: channels-first and channels-last feature maps, tokens and vectors, decided from the
+modules that made them, and objectives that read every one of them on the right axis."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import assert_untouched, snapshot
+from torch import nn
+
+import featviz
+from featviz.errors import LayoutError
+from featviz.layouts import parse_layouts
+
+
+class ChannelsLast(nn.Module):
+    """A ConvNeXt-like model: conv stem (NCHW), then a block that works channels-last.
+
+    ``mlp`` (an ``nn.Linear`` on the last axis) outputs (B, H, W, 6); its channel 2 is planted to
+    fire on red and nothing else (weights +1 on red, -1 on green and blue).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 3, 1)
+        self.norm = nn.LayerNorm(3)
+        self.mlp = nn.Linear(3, 6)
+        self.act = nn.GELU()
+        with torch.no_grad():
+            self.stem.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
+            self.stem.bias.zero_()
+            self.mlp.weight.zero_()
+            self.mlp.bias.zero_()
+            self.mlp.weight[2] = torch.tensor([1.0, -1.0, -1.0])
+            self.mlp.weight[4] = torch.tensor([-1.0, 1.0, -1.0])  # green, to tell the axes apart
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x).permute(0, 2, 3, 1)  # (B, H, W, C): plain tensor code, no module
+        return self.act(self.mlp(x))
+
+
+def test_layers_tell_channels_last_from_channels_first() -> None:
+    table = {info.layer: info for info in featviz.layers(ChannelsLast(), size=16)}
+    assert (table["stem"].layout, table["stem"].channels, table["stem"].spatial) == ("nchw", 3, (16, 16))
+    assert (table["mlp"].layout, table["mlp"].channels, table["mlp"].spatial) == ("nhwc", 6, (16, 16))
+    assert table["act"].layout == "nhwc"  # element-wise: its input's layout
+    assert "layout" in str(featviz.layers(ChannelsLast(), size=16)).splitlines()[0]
+
+
+def test_a_planted_channels_last_unit_renders_its_colour() -> None:
+    model = ChannelsLast().eval()
+    before = snapshot(model)
+    # Plain RGB pixels, so the picture's colour is the unit's answer directly.
+    kwargs = {"steps": 64, "size": 16, "progress": False, "preprocess": "none", "transforms": "none"}
+    kwargs |= {"param": "pixel_rgb", "lr": 0.1}
+    red = featviz.render(model, "mlp:2", **kwargs)
+    green = featviz.render(model, "mlp:4", **kwargs)
+    r, g, b = red.images[0].mean((1, 2)).tolist()
+    assert r > 0.9 and g < 0.1 and b < 0.1  # read on the wrong axis, channel 2 would be row 2 of the grid
+    r, g, b = green.images[0].mean((1, 2)).tolist()
+    assert g > 0.9 and r < 0.1 and b < 0.1
+    neuron = featviz.render(model, "mlp:2@3,5", **kwargs)
+    assert neuron.scores[0] > 0.5
+    assert_untouched(model, before)
+
+
+class Undecidable(nn.Module):
+    """A 4-D output made by tensor code inside a module that says nothing about its layout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 1)
+        self.mix = nn.Identity()
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.mix(self.stem(x).transpose(1, 3).contiguous())  # (B, W, H, C): who knows?
+        return self.head(y.mean((1, 2)))
+
+
+def test_an_undecided_layout_is_an_error_that_says_how_to_give_it() -> None:
+    model = Undecidable()
+    assert {i.layer: i.layout for i in featviz.layers(model, size=8)}["mix"] == "?"
+    with pytest.raises(LayoutError, match=r"layouts=\{'mix': 'nchw'\}"):
+        featviz.render(model, "mix:1", steps=1, size=8, progress=False)
+    result = featviz.render(model, "mix:1", steps=2, size=8, progress=False, layouts={"mix": "nhwc"})
+    assert result.images.shape == (1, 3, 8, 8)
+    with pytest.raises(featviz.LayerNotFoundError, match="'nope'"):
+        featviz.render(model, "mix:1", steps=1, size=8, progress=False, layouts={"nope": "nhwc"})
+    with pytest.raises(LayoutError, match="one of"):
+        featviz.render(model, "mix:1", steps=1, size=8, progress=False, layouts={"mix": "hwc"})
+
+
+def test_cli_layouts_flag(tmp_path, capsys) -> None:
+    from featviz.cli import main
+
+    path = tmp_path / "m.pt"
+    torch.save(Undecidable(), path)
+    argv = ["render", str(path), "mix:1", "-o", str(tmp_path / "x.png"), "--steps", "1", "--size", "8", "-q"]
+    assert main(argv) == 2 and "--layouts mix=nhwc" in capsys.readouterr().err
+    assert main([*argv, "--layouts", "mix=nhwc"]) == 0
+    assert main(["layers", str(path), "--size", "8", "--layouts", "mix=nhwc"]) == 0
+    assert "nhwc" in capsys.readouterr().out
+    assert parse_layouts("a=nchw,b.c=tokens") == {"a": "nchw", "b.c": "tokens"}
+    with pytest.raises(LayoutError):
+        parse_layouts("a:nchw")
+
+
+@pytest.mark.parametrize(
+    ("build", "expected"),
+    [
+        (
+            "timm:swin_tiny_patch4_window7_224",
+            {"layers.0": ("nhwc", 96, (56, 56)), "layers.2": ("nhwc", 384, (14, 14))},
+        ),
+        (
+            "timm:convnext_tiny",
+            {"stages.1": ("nchw", 192, (28, 28)), "stages.1.blocks.0.mlp.fc1": ("nhwc", 768, (28, 28))},
+        ),
+        (
+            "torchvision:swin_t",
+            {"features.1": ("nhwc", 96, (56, 56)), "features.0.0": ("nchw", 96, (56, 56))},
+        ),
+        (
+            "torchvision:convnext_tiny",
+            {"features.1.0.block.1": ("nhwc", 96, (56, 56)), "features.1": ("nchw", 96, (56, 56))},
+        ),
+    ],
+)
+def test_random_init_modern_models_list_the_right_layouts(build, expected) -> None:
+    library, name = build.split(":")
+    if library == "timm":
+        import timm
+
+        model = timm.create_model(name, pretrained=False)
+    else:
+        import torchvision
+
+        model = torchvision.models.get_model(name)
+    table = {i.layer: (i.layout, i.channels, i.spatial) for i in featviz.layers(model)}
+    for layer, value in expected.items():
+        assert table[layer] == value, layer

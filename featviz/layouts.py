@@ -45,6 +45,41 @@ class Layout:
     kind: str
     channels: int | None
     grid: tuple[int, ...]
+    prefix: int = 0
+
+    @property
+    def patch_grid(self) -> tuple[int, int] | None:
+        """For tokens laid on a patch grid: ``(rows, cols)``; else None."""
+        return (self.grid[0], self.grid[1]) if self.kind == "tokens" and len(self.grid) == 2 else None
+
+    def describe(self) -> str:
+        """``nchw``, ``nhwc``, ``tokens``, ``tokens+1`` (one prefix token), ``vector`` or ``?``."""
+        return f"tokens+{self.prefix}" if self.kind == "tokens" and self.prefix else self.kind
+
+
+def token_metadata(model: nn.Module) -> tuple[int | None, tuple[int, int] | None]:
+    """A transformer's prefix tokens (class, distillation, registers) and patch grid, from its
+    metadata: timm's ``num_prefix_tokens`` and ``patch_embed.grid_size``; torchvision's
+    ``class_token``, ``image_size`` and ``patch_size``. ``(None, None)`` when it has none."""
+    prefix = getattr(model, "num_prefix_tokens", None)
+    grid = getattr(getattr(model, "patch_embed", None), "grid_size", None)
+    if prefix is None and isinstance(getattr(model, "class_token", None), torch.Tensor):
+        prefix = 1
+        image, patch = getattr(model, "image_size", None), getattr(model, "patch_size", None)
+        if isinstance(image, int) and isinstance(patch, int) and patch > 0:
+            grid = (image // patch, image // patch)
+    grid = (int(grid[0]), int(grid[1])) if isinstance(grid, (tuple, list)) and len(grid) == 2 else None
+    return (int(prefix) if isinstance(prefix, int) else None), grid
+
+
+def _tokens(shape: tuple[int, ...], metadata: tuple[int | None, tuple[int, int] | None]) -> Layout:
+    """A ``(T, C)`` output: on the model's patch grid after its prefix tokens when the counts
+    match the metadata exactly; otherwise a plain sequence of T tokens."""
+    prefix, grid = metadata
+    tokens, channels = shape
+    if grid is not None and tokens == (prefix or 0) + grid[0] * grid[1]:
+        return Layout("tokens", channels, grid, prefix or 0)
+    return Layout("tokens", channels, (tokens,))
 
 
 def check_layouts(layouts: Mapping[str, str] | None) -> dict[str, str]:
@@ -133,10 +168,14 @@ def decide(
         image: the model's input tensor (channels-first).
     """
     known: dict[int, str] = {id(image): "nchw"}  # tensor id -> kind, for 4-D tensors seen so far
+    metadata = token_metadata(model)
     layouts: dict[str, Layout] = {}
     children = {name: [c for c in outputs if c.startswith(name + ".")] for name in outputs}
     for layer, (module, output) in outputs.items():
         shape = tuple(output.shape[1:])
+        if layer in given and given[layer] == "tokens" and output.dim() == 3:
+            layouts[layer] = _tokens(shape, metadata)
+            continue
         if layer in given:
             layouts[layer] = of_shape(given[layer], shape)
             if output.dim() == 4:
@@ -146,7 +185,7 @@ def decide(
             layouts[layer] = Layout("vector", shape[0], ())
             continue
         if output.dim() == 3:
-            layouts[layer] = Layout("tokens", shape[1], shape[:1])
+            layouts[layer] = _tokens(shape, metadata)
             continue
         if output.dim() != 4:
             layouts[layer] = Layout("?", None, shape)
@@ -180,8 +219,21 @@ def _self_and_ancestors(layer: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
 
 
-def channels_first(act: torch.Tensor, layout: Layout) -> torch.Tensor:
-    """The activation as objectives read it: ``nhwc`` → a ``(B, C, H, W)`` view; others as they are."""
-    if layout.kind == "nhwc":
-        return act.permute(0, 3, 1, 2)
-    return act
+#: Where the prefix tokens (class token first) of a gridded token layer are found in the
+#: activations objectives see: ``acts[layer + PREFIX]``, ``(B, prefix, C)``.
+PREFIX = "@prefix"
+
+
+def canonical(layer: str, act: torch.Tensor, layout: Layout | None) -> dict[str, torch.Tensor]:
+    """The activation as objectives read it (views, no copies): ``nhwc`` feature maps as
+    ``(B, C, H, W)``; tokens on a patch grid as the patch tokens' ``(B, C, rows, cols)`` map plus
+    their prefix tokens under ``layer + PREFIX``; everything else as it is."""
+    if layout is None:
+        return {layer: act}
+    if layout.kind == "nhwc" and act.dim() == 4:
+        return {layer: act.permute(0, 3, 1, 2)}
+    grid = layout.patch_grid
+    if grid is not None and act.dim() == 3 and act.shape[1] == layout.prefix + grid[0] * grid[1]:
+        patches = act[:, layout.prefix :].reshape(act.shape[0], *grid, act.shape[2]).permute(0, 3, 1, 2)
+        return {layer: patches, layer + PREFIX: act[:, : layout.prefix]}
+    return {layer: act}

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from featviz.errors import ChannelOutOfRangeError, InvalidArgumentError
+from featviz.layouts import PREFIX
 from featviz.targets import INPUT, OUTPUT, Target, parse_target
 
 Acts = Mapping[str, torch.Tensor]
@@ -186,9 +187,9 @@ def unit(target: Target, batch: int | None = None) -> Objective:
     """
     _check_batch(batch)
     units = _Units(target.layer, target.kind, [target], None)
-    name = {"layer": "deepdream", "channel": "channel", "neuron": "neuron"}[target.kind]
+    name = {"layer": "deepdream", "channel": "channel", "neuron": "neuron", "cls": "neuron"}[target.kind]
     return Objective(
-        lambda acts: _only_image(units.values(acts[target.layer]), batch),
+        lambda acts: _only_image(units.values(acts[units.key]), batch),
         {target.layer},
         f"{name}({target}{_batch_suffix(batch)})",
         units.check,
@@ -285,7 +286,12 @@ def _neuron_score(
     return act[images, channels, rows, cols]
 
 
-_SCORERS = {"layer": _layer_score, "channel": _channel_score, "neuron": _neuron_score}
+def _cls_score(act: torch.Tensor, images: Index, channels: Index, rows: Index, cols: Index) -> torch.Tensor:
+    """One channel at the class token: ``act`` holds a layer's prefix tokens ``(B, prefix, C)``."""
+    return act[images, 0, channels]
+
+
+_SCORERS = {"layer": _layer_score, "channel": _channel_score, "neuron": _neuron_score, "cls": _cls_score}
 
 
 class _Units:
@@ -300,11 +306,20 @@ class _Units:
     def __init__(self, layer: str, kind: str, targets: list[Target], images: list[int] | None) -> None:
         self.layer, self.kind, self.targets, self.images = layer, kind, targets, images
         self.score = _SCORERS[kind]
+        # What the scorer reads: the layer, or for the class token the layer's prefix tokens.
+        self.key = layer + PREFIX if kind == "cls" else layer
         self._selections: dict[tuple[tuple[int, ...], torch.device], tuple[Index, ...]] = {}
 
     def check(self, shapes: Shapes) -> None:
         """Raise a featviz error when a target does not fit the layer's shape (batch dropped)."""
-        shape = tuple(shapes[self.layer])
+        if self.kind == "cls" and (self.key not in shapes or shapes[self.key][0] < 1):
+            raise InvalidArgumentError(
+                f"'@cls' needs a transformer layer whose tokens start with a class token, but layer "
+                f"{self.layer!r} outputs {tuple(shapes[self.layer])} with no prefix tokens that featviz "
+                "knows of (see the layout column of featviz.layers(model)); target a channel "
+                f"('{self.layer}:C') or a patch token ('{self.layer}:C@ROW,COL') instead"
+            )
+        shape = tuple(shapes[self.key])
         if self.kind == "layer":
             return
         for target in self.targets:
@@ -315,7 +330,7 @@ class _Units:
     def _selection(self, shape: tuple[int, ...], device: torch.device) -> tuple[Index, ...]:
         key = (shape, device)
         if key not in self._selections:
-            self.check({self.layer: shape})
+            self.check({self.layer: shape, self.key: shape})
             channels = [t.channel or 0 for t in self.targets]
             places = [
                 _position(self.layer, t.position or "center", shape)
@@ -592,7 +607,7 @@ def from_targets(targets: Sequence[str | Target]) -> Objective:
     n_images = len(parsed)
 
     def placed(part: _Units, acts: Acts) -> torch.Tensor:
-        act = acts[part.layer]
+        act = acts[part.key]
         if act.shape[0] != n_images:
             raise InvalidArgumentError(
                 f"{n_images} targets need a batch of {n_images} images, but layer "

@@ -48,7 +48,11 @@ def optimize(plan: Plan, rows: slice, bar: tqdm) -> RenderResult:
     if init is not None:
         image.set_image(init.expand(n_images, -1, -1, -1).to(plan.device))
     hooked = plan.prepared.hooked(
-        objective.layers, bf16=plan.bf16, channels_last=plan.channels_last, compile=plan.compile
+        objective.layers,
+        bf16=plan.bf16,
+        channels_last=plan.channels_last,
+        compile=plan.compile,
+        size=plan.model_size,
     )
     with hooked as forward:
 

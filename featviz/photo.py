@@ -196,7 +196,7 @@ def _gradient_balance(
     x = prepared.model_input(_photo(prepared, image, kwargs))
     noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(0)).to(x.device) * 0.05
     x = (x + noise).requires_grad_(True)
-    with prepared.hooked(score.layers | {reg}, normalized=True) as forward:
+    with prepared.hooked(score.layers | {reg}, normalized=True, size=(x.shape[-2], x.shape[-1])) as forward:
         acts = {**forward(x), INPUT: x}
         (score_grad,) = torch.autograd.grad(score(acts).sum(), x, retain_graph=True)
         (dist_grad,) = torch.autograd.grad(distance(acts).sum(), x)

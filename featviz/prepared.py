@@ -43,11 +43,6 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def _channels_first(act: torch.Tensor, kind: str | None) -> torch.Tensor:
-    """A channels-last feature map as a ``(B, C, H, W)`` view, as every objective reads it."""
-    return act.permute(0, 3, 1, 2) if kind == "nhwc" and act.dim() == 4 else act
-
-
 def best_device() -> torch.device:
     """The fastest device here: the current CUDA GPU, else Apple's MPS, else the CPU."""
     if torch.cuda.is_available():
@@ -101,6 +96,7 @@ class LayerInfo:
     channels: int | None
     spatial: tuple[int, ...]
     layout: str = "nchw"
+    prefix: int = 0
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -120,7 +116,8 @@ class LayerTable(list[LayerInfo]):
         for info in self:
             spatial = "x".join(str(s) for s in info.spatial) if info.spatial else "-"
             channels = "-" if info.channels is None else str(info.channels)
-            rows.append((info.layer, info.type, info.layout, channels, spatial))
+            layout = f"{info.layout}+{info.prefix}" if info.prefix else info.layout
+            rows.append((info.layer, info.type, layout, channels, spatial))
         widths = [max(len(row[i]) for row in rows) for i in range(5)]
         return "\n".join(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
@@ -151,7 +148,9 @@ class Prepared:
     given_layouts: dict[str, str] = field(default_factory=dict)
     _normalize: nn.Module | None = field(default=None, repr=False)
     _tables: dict[tuple[int, int], LayerTable] = field(default_factory=dict, repr=False)
-    _kinds_seen: dict[frozenset[str], dict[str, str]] = field(default_factory=dict, repr=False)
+    _kinds_seen: dict[tuple[frozenset[str], tuple[int, int]], dict[str, layouts_module.Layout]] = field(
+        default_factory=dict, repr=False
+    )
 
     @property
     def native_size(self) -> tuple[int, int] | None:
@@ -190,17 +189,20 @@ class Prepared:
         channels_last: bool = False,
         compile: bool = False,
         normalized: bool = False,
+        size: tuple[int, int] | None = None,
     ) -> Iterator[Forward]:
         """Guard the model and hook ``layers`` for the ``with`` block; yields ``forward``.
 
-        ``forward(x)`` takes images in [0, 1] already at :meth:`input_size` (with ``normalized``:
-        already preprocessed, as :meth:`model_input` gives), normalizes them and returns
+        ``size`` is the input size the images will have (default :attr:`default_size`), which
+        decides token grids. ``forward(x)`` takes images in [0, 1] already at
+        :meth:`input_size` (with ``normalized``: already preprocessed, as :meth:`model_input`
+        gives), normalizes them and returns
         ``{layer: float activation}`` (plus ``"output"`` when asked for), stopping after the
         deepest needed layer unless ``compile`` (a compiled graph runs whole).
         """
         model = self.model
         layers = set(layers)
-        kinds = self._kinds(layers)
+        kinds = self._kinds(layers, size or self.default_size)
         with guarded(model), Recorder(model, layers, stop_early=stop_early and not compile) as recorder:
             if compile:
                 recorder.model = torch.compile(model)
@@ -217,21 +219,28 @@ class Prepared:
                     # errors (a user's hook, say) pass through as they are.
                     acts = recorder.run(x) if ran else self._run(recorder.run, x)
                 ran[:] = [True]
-                return {k: _channels_first(v.float(), kinds.get(k)) for k, v in acts.items()}
+                seen: dict[str, torch.Tensor] = {}
+                for layer, act in acts.items():
+                    seen.update(layouts_module.canonical(layer, act.float(), kinds.get(layer)))
+                return seen
 
             yield forward
 
-    def _kinds(self, layers: set[str]) -> dict[str, str]:
+    def _kinds(self, layers: set[str], size: tuple[int, int]) -> dict[str, layouts_module.Layout]:
         """The layouts of ``layers`` that are feature maps; a featviz error for undecided ones."""
         hidden = layers - {INPUT, OUTPUT}
         if not hidden or (not self.given_layouts and not any(self._may_be_channels_last())):
             return {}
-        key = frozenset(hidden)
+        key = (frozenset(hidden), size)
         if key not in self._kinds_seen:  # a pass that stops after these layers, once per set
-            table = self._table(self.default_size, set(hidden))
-            self._kinds_seen[key] = {info.layer: info.layout for info in table if info.layer in hidden}
+            table = self._table(size, set(hidden))
+            self._kinds_seen[key] = {
+                info.layer: layouts_module.Layout(info.layout, info.channels, info.spatial, info.prefix)
+                for info in table
+                if info.layer in hidden
+            }
         kinds = self._kinds_seen[key]
-        undecided = sorted(layer for layer, kind in kinds.items() if kind == "?")
+        undecided = sorted(layer for layer, layout in kinds.items() if layout.kind == "?")
         if undecided:
             raise LayoutError(
                 f"featviz cannot tell whether the output of {undecided} is channels-first or "
@@ -274,7 +283,8 @@ class Prepared:
         """
         if batch < 1:
             raise InvalidArgumentError(f"batch must be a positive int, got {batch!r}")
-        with self.hooked(layers) as forward, torch.no_grad():
+        size = self.input_size((images.shape[-2], images.shape[-1]))
+        with self.hooked(layers, size=size) as forward, torch.no_grad():
             for start in range(0, len(images), batch):
                 rows = slice(start, min(len(images), start + batch))
                 x = images[rows].to(self.device)
@@ -321,6 +331,7 @@ class Prepared:
                 decided[layer].channels,
                 decided[layer].grid,
                 decided[layer].kind,
+                decided[layer].prefix,
             )
             for layer, (module, _) in outputs.items()
         )

@@ -5,7 +5,7 @@ Grammar::
     target   := layer [ ":" channel [ "@" position ] ]
     layer    := "input" | "output" | dotted module path, exactly as model.named_modules() spells it
     channel  := a non-negative integer
-    position := "center" | row "," column          (non-negative integers)
+    position := "center" | "cls" | row "," column  (non-negative integers)
 
 Examples:
 
@@ -13,6 +13,8 @@ Examples:
     ``"layer4:12"``         channel 12, averaged over all positions
     ``"layer4:12@center"``  one neuron: channel 12 at the spatial center
     ``"layer4:12@3,5"``     one neuron: channel 12 at row 3, column 5
+    ``"blocks.5.mlp.fc1:10@cls"``  channel 10 of a transformer layer at the class token
+    ``"blocks.5.mlp.fc1:10@3,4"``  ... at the patch token in row 3, column 4 of the patch grid
     ``"output:207"``        class logit 207 (``output`` is the model's output)
     ``"input"``             the image itself (for penalties such as total variation)
 
@@ -30,7 +32,8 @@ INPUT = "input"
 OUTPUT = "output"
 
 GRAMMAR = (
-    "a target is LAYER, LAYER:CHANNEL, LAYER:CHANNEL@center or LAYER:CHANNEL@ROW,COL, where "
+    "a target is LAYER, LAYER:CHANNEL, LAYER:CHANNEL@center, LAYER:CHANNEL@cls (a transformer's "
+    "class token) or LAYER:CHANNEL@ROW,COL, where "
     "LAYER is a dotted module path as in model.named_modules() (or 'input' / 'output') and "
     "CHANNEL, ROW, COL are non-negative integers; e.g. 'layer4', 'layer4:12', 'output:207', "
     "'layer4:12@center', 'layer4:12@3,5'"
@@ -41,7 +44,7 @@ _TARGET = re.compile(
     rf"""
     (?P<layer>{_SEGMENT}(?:\.{_SEGMENT})*)
     (?: :(?P<channel>[0-9]+)
-        (?: @(?: (?P<center>center) | (?P<row>[0-9]+),(?P<col>[0-9]+) ) )?
+        (?: @(?: (?P<center>center) | (?P<cls>cls) | (?P<row>[0-9]+),(?P<col>[0-9]+) ) )?
     )?
     """,
     re.VERBOSE,
@@ -57,7 +60,8 @@ class Target:
     Attributes:
         layer: dotted module path, or ``"input"`` / ``"output"``.
         channel: channel index, or ``None`` for the whole layer.
-        position: ``(row, col)``, ``"center"``, or ``None`` for the channel mean.
+        position: ``(row, col)``, ``"center"``, ``"cls"`` (the class token), or ``None`` for
+            the channel mean.
     """
 
     layer: str
@@ -66,17 +70,19 @@ class Target:
 
     @property
     def kind(self) -> str:
-        """``"layer"``, ``"channel"`` or ``"neuron"``."""
+        """``"layer"``, ``"channel"``, ``"neuron"`` or ``"cls"`` (a channel at the class token)."""
         if self.channel is None:
             return "layer"
+        if self.position == "cls":
+            return "cls"
         return "channel" if self.position is None else "neuron"
 
     def __str__(self) -> str:
         text = self.layer
         if self.channel is not None:
             text += f":{self.channel}"
-        if self.position == "center":
-            text += "@center"
+        if self.position in ("center", "cls"):
+            text += f"@{self.position}"
         elif isinstance(self.position, tuple):
             text += f"@{self.position[0]},{self.position[1]}"
         return text
@@ -113,8 +119,8 @@ def parse_target(text: str | Target) -> Target:
         raise TargetSyntaxError(f"target {text!r} has an index larger than {_MAX_INDEX}")
     channel = None if match["channel"] is None else int(match["channel"])
     position: tuple[int, int] | str | None = None
-    if match["center"]:
-        position = "center"
+    if match["center"] or match["cls"]:
+        position = match["center"] or match["cls"]
     elif match["row"] is not None:
         position = (int(match["row"]), int(match["col"]))
     return Target(match["layer"], channel, position)

@@ -140,3 +140,77 @@ def test_random_init_modern_models_list_the_right_layouts(build, expected) -> No
     table = {i.layer: (i.layout, i.channels, i.spatial) for i in featviz.layers(model)}
     for layer, value in expected.items():
         assert table[layer] == value, layer
+
+
+class TinyViT(nn.Module):
+    """A ViT-like token model on 16 px images: 4x4 px patches on a 4x4 grid, one class token.
+
+    ``patch_embed.proj`` is planted: channel 0 of a patch token is the patch's mean red, channel 1
+    its mean green. The class token is the mean of the patch tokens, so ``block:0@cls`` wants red
+    everywhere while ``block:0@1,2`` wants it only in the patch of row 1, column 2.
+    """
+
+    num_prefix_tokens = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patch_embed = nn.Module()
+        self.patch_embed.proj = nn.Conv2d(3, 2, 4, stride=4)
+        self.patch_embed.grid_size = (4, 4)
+        self.block = nn.Linear(2, 2)
+        with torch.no_grad():
+            self.patch_embed.proj.weight.zero_()
+            self.patch_embed.proj.bias.zero_()
+            self.patch_embed.proj.weight[0, 0] = 1 / 16
+            self.patch_embed.proj.weight[1, 1] = 1 / 16
+            self.block.weight.copy_(torch.eye(2))
+            self.block.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        patches = self.patch_embed.proj(x).flatten(2).transpose(1, 2)  # (B, 16, 2)
+        tokens = torch.cat([patches.mean(1, keepdim=True), patches], dim=1)  # class token first
+        return self.block(tokens)
+
+
+def test_token_layers_know_their_class_token_and_patch_grid() -> None:
+    table = {i.layer: i for i in featviz.layers(TinyViT(), size=16)}
+    info = table["block"]
+    assert (info.layout, info.prefix, info.channels, info.spatial) == ("tokens", 1, 2, (4, 4))
+    assert "tokens+1" in str(featviz.layers(TinyViT(), size=16))
+
+
+def test_planted_class_token_and_patch_token_units_render_as_designed() -> None:
+    model = TinyViT().eval()
+    kwargs = {"steps": 48, "size": 16, "progress": False, "preprocess": "none", "transforms": "none"}
+    kwargs |= {"param": "pixel_rgb", "lr": 0.1}
+    red = lambda image: image[0]  # noqa: E731
+    patch = featviz.render(model, "block:0@1,2", **kwargs).images[0]
+    inside = red(patch)[4:8, 8:12].mean()
+    outside = (red(patch).sum() - red(patch)[4:8, 8:12].sum()) / (16 * 16 - 16)
+    assert inside > 0.9 and outside < 0.6  # only that patch turned red
+    cls = featviz.render(model, "block:0@cls", **kwargs).images[0]
+    assert red(cls).mean() > 0.9  # the class token averages every patch: red everywhere
+    channel = featviz.render(model, "block:1", **kwargs).images[0]
+    assert channel[1].mean() > 0.9  # channel mean over the patch tokens: green everywhere
+
+
+def test_bad_token_addresses_say_what_exists(tiny) -> None:
+    kwargs = {"steps": 1, "size": 16, "progress": False}
+    with pytest.raises(featviz.ChannelOutOfRangeError, match="4x4"):
+        featviz.render(TinyViT(), "block:0@4,0", **kwargs)
+    with pytest.raises(featviz.ChannelOutOfRangeError, match="2 channels"):
+        featviz.render(TinyViT(), "block:5@cls", **kwargs)
+    with pytest.raises(featviz.InvalidArgumentError, match="class token"):
+        featviz.render(tiny, "conv3:1@cls", steps=1, size=32, progress=False)
+
+
+def test_cli_renders_a_class_token_unit(tmp_path, capsys) -> None:
+    from featviz.cli import main
+
+    path = tmp_path / "vit.pt"
+    torch.save(TinyViT(), path)
+    out = tmp_path / "cls.png"
+    assert (
+        main(["render", str(path), "block:0@cls", "-o", str(out), "--steps", "2", "--size", "16", "-q"]) == 0
+    )
+    assert "block:0@cls\tscore" in capsys.readouterr().out and out.exists()

@@ -20,6 +20,8 @@ python=${PYTHON:-python3}
     --precision fp32 --json "$out/speed_cuda_classifier_fp32.json"
   "$python" benchmarks/speed.py --device cuda --layer blocks.1 --steps 100 --batch-sizes auto \
     --json "$out/speed_cuda_blocks1.json"
+  "$python" benchmarks/speed.py --device cuda --model random:vit_tiny_patch16_224 --layer blocks.5.mlp.fc1 \
+    --steps 100 --batch-sizes auto,1 --json "$out/speed_cuda_vit_tiny_fc1.json"
   "$python" benchmarks/cuda_check.py --json "$out/cuda_check.json" --png "$out/cuda_blocks4_12.png"
   SECONDS=0
   "$python" -m featviz atlas efficientnet_lite0 blocks.5 --device cuda -q -o /tmp/cuda_atlas_blocks5 \

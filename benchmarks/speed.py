@@ -18,6 +18,7 @@ per-unit speed-up. Lucent is never a featviz dependency.
 Usage:
     python benchmarks/speed.py [--model efficientnet_lite0] [--layer blocks.4] [--size 224]
         [--steps 30] [--batch-sizes auto,1,8,32] [--device cpu|cuda] [--lucent PATH]
+        (--model random:TIMM_NAME: a timm architecture with random weights, e.g. random:vit_tiny_patch16_224)
         [--json out.json]
 """
 
@@ -172,13 +173,18 @@ def main() -> None:
     args = parser.parse_args()
 
     device = torch.device(args.device)
-    model = featviz.load_model(args.model, device)
+    if args.model.startswith("random:"):  # a timm architecture with random weights: speed only
+        import timm
+
+        model = timm.create_model(args.model.split(":", 1)[1], pretrained=False).eval().to(device)
+    else:
+        model = featviz.load_model(args.model, device)
     layer_info = {info.layer: info for info in featviz.layers(model)}
     if args.layer not in layer_info:
         raise SystemExit(f"{args.model} has no layer {args.layer!r}")
     channels = layer_info[args.layer].channels or 1
     size = (args.size, args.size)
-    model_size = model.featviz_preprocess.input_size or size
+    model_size = featviz.prepare(model).input_size(size)
     common = {
         "steps": args.steps,
         "size": size,

@@ -262,7 +262,9 @@ class Prepared:
             return run(x)
         except torch.OutOfMemoryError:
             raise
-        except RuntimeError as error:
+        except (RuntimeError, AssertionError, ValueError) as error:  # timm asserts input sizes
+            if isinstance(error, InvalidArgumentError):
+                raise
             raise self.failure(error, tuple(x.shape)) from error
 
     def each_batch(
@@ -341,7 +343,7 @@ class Prepared:
         table = {info.layer: info.layout for info in self.layers()}
         return table.get(layer, "?")
 
-    def failure(self, error: RuntimeError, shape: tuple[int, ...]) -> InvalidArgumentError:
+    def failure(self, error: Exception, shape: tuple[int, ...]) -> InvalidArgumentError:
         """A featviz error for a model that could not run on an image batch of ``shape``."""
         conv = next((m for m in self.model.modules() if isinstance(m, nn.Conv2d)), None)
         hint = ""

@@ -157,3 +157,18 @@ def test_zoo_names_go_to_the_best_device_and_the_render_records_it(monkeypatch) 
     assert prepare(featviz.load_model("efficientnet_lite0")).device == torch.device(
         "cpu"
     )  # a module: its own
+
+
+def test_a_model_that_asserts_its_input_size_gets_a_featviz_error() -> None:
+    class Fixed(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 2, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            assert x.shape[-1] == 64, f"Input width ({x.shape[-1]}) doesn't match model (64)."
+            return self.conv(x)
+
+    with pytest.raises(InvalidArgumentError, match="doesn't match model"):
+        featviz.render(Fixed(), "conv:0", steps=1, size=32, progress=False)
+    assert featviz.render(Fixed(), "conv:0", steps=1, size=64, progress=False).images.shape[-1] == 64

@@ -36,13 +36,23 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return (images * 255).round().to(torch.uint8).movedim(-3, -1)
 
 
-def to_pil(image: torch.Tensor) -> Image.Image:
-    """One ``(3, H, W)`` (RGB) or ``(4, H, W)`` (RGBA) image in [0, 1] → a PIL image."""
-    if image.dim() != 3 or image.shape[0] not in (3, 4):
-        raise InvalidArgumentError(
-            f"expected one (3, H, W) or (4, H, W) image, got shape {tuple(image.shape)}"
-        )
-    return Image.fromarray(to_uint8(image).numpy(), mode="RGB" if image.shape[0] == 3 else "RGBA")
+def to_pil(image: torch.Tensor, alpha: bool = True) -> Image.Image:
+    """One ``(C, H, W)`` image in [0, 1] → a PIL image.
+
+    3 channels are RGB; 4 are RGBA when ``alpha`` (a transparent render), else a model's own 4
+    channels; 1 channel is a grey image. Any other count (and 4 without ``alpha``) becomes one
+    grey picture with the channels side by side, left to right, 2 px apart: no channel is
+    silently dropped or shown as colour it is not.
+    """
+    if image.dim() != 3 or image.shape[0] < 1:
+        raise InvalidArgumentError(f"expected one (C, H, W) image, got shape {tuple(image.shape)}")
+    channels = image.shape[0]
+    if channels == 3 or (channels == 4 and alpha):
+        return Image.fromarray(to_uint8(image).numpy(), mode="RGB" if channels == 3 else "RGBA")
+    if channels == 1:
+        return Image.fromarray(to_uint8(image)[..., 0].numpy(), mode="L")
+    strip = grid(image[:, None], ncol=channels, padding=2)  # (1, H', W'): the channels in a row
+    return Image.fromarray(to_uint8(strip)[..., 0].numpy(), mode="L")
 
 
 def grid(

@@ -43,7 +43,9 @@ def optimize(plan: Plan, rows: slice, bar: tqdm) -> RenderResult:
     objective, labels = plan.objective(rows), plan.request.labels[rows]
     seeds = rng.ImageSeeds(plan.seeds[rows])
     n_images = len(labels)
-    image = make_param(plan.param, plan.image_size, n_images, seeds, alpha=plan.alpha).to(plan.device)
+    image = make_param(
+        plan.param, plan.image_size, n_images, seeds, alpha=plan.alpha, channels=plan.prepared.channels
+    ).to(plan.device)
     init = plan.init_images(rows)
     if init is not None:
         image.set_image(init.expand(n_images, -1, -1, -1).to(plan.device))
@@ -60,7 +62,7 @@ def optimize(plan: Plan, rows: slice, bar: tqdm) -> RenderResult:
             """The clean images (no transforms, RGBA over grey) and their scores."""
             with torch.no_grad():
                 images = image()
-                flat = composite(images, 0.5)
+                flat = composite(images, 0.5) if plan.alpha else images
                 acts = {**forward(resize(flat, plan.model_size)), INPUT: flat}
                 if check:
                     objective.validate({k: tuple(v.shape[1:]) for k, v in acts.items()})

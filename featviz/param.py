@@ -94,13 +94,21 @@ class ImageParam(nn.Module, abc.ABC):
     #: The Adam learning rate render() uses for this parameterization unless told otherwise.
     default_lr: float = 0.05
 
-    def __init__(self, size: int | Sequence[int], batch: int, decorrelate: bool) -> None:
+    #: Image channels; 3 (RGB) unless a subclass takes ``channels=`` (fft and pixel do).
+    channels: int = 3
+
+    def __init__(self, size: int | Sequence[int], batch: int, decorrelate: bool, channels: int = 3) -> None:
         super().__init__()
         if not isinstance(batch, int) or batch < 1:
             raise InvalidArgumentError(f"batch must be a positive int, got {batch!r}")
+        if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:
+            raise InvalidArgumentError(f"channels must be a positive int, got {channels!r}")
         self.size = normalize_size(size)
         self.batch = batch
-        self.decorrelate = decorrelate
+        self.channels = channels
+        # The colour decorrelation is ImageNet's RGB statistics: for other channel counts the
+        # channels stay independent (a plain Fourier or pixel image per channel).
+        self.decorrelate = decorrelate and channels == 3
         self.register_buffer("color", _COLOR_CORRELATION.clone(), persistent=False)
 
     @abc.abstractmethod
@@ -141,8 +149,9 @@ class PixelImage(ImageParam):
         size: ``224`` or ``(height, width)``.
         batch: number of images.
         seed: an int, or one int per image (see :mod:`featviz.rng`).
-        decorrelate: express colour in the decorrelated ImageNet basis.
+        decorrelate: express colour in the decorrelated ImageNet basis (RGB only).
         std: standard deviation of the random initial values.
+        channels: image channels (1 for a grayscale model, N for multispectral ones).
     """
 
     def __init__(
@@ -152,10 +161,11 @@ class PixelImage(ImageParam):
         seed: int | Sequence[int] = 0,
         decorrelate: bool = True,
         std: float = 0.01,
+        channels: int = 3,
     ) -> None:
-        super().__init__(size, batch, decorrelate)
+        super().__init__(size, batch, decorrelate, channels)
         seeds = rng.image_seeds(seed, batch)
-        self.pixels = nn.Parameter(_normal((3, *self.size), seeds, std))
+        self.pixels = nn.Parameter(_normal((self.channels, *self.size), seeds, std))
 
     def raw(self) -> torch.Tensor:
         return self.pixels
@@ -187,8 +197,9 @@ class FourierImage(ImageParam):
         batch: number of images.
         seed: an int, or one int per image.
         decay_power: exponent of the ``1/f`` scaling; 0 = plain (white) spectrum, 1 = Lucid's.
-        decorrelate: express colour in the decorrelated ImageNet basis.
+        decorrelate: express colour in the decorrelated ImageNet basis (RGB only).
         std: standard deviation of the random initial spectrum.
+        channels: image channels (1 for a grayscale model, N for multispectral ones).
     """
 
     scale: torch.Tensor
@@ -202,14 +213,15 @@ class FourierImage(ImageParam):
         decay_power: float | None = None,
         decorrelate: bool = True,
         std: float = 0.01,
+        channels: int = 3,
     ) -> None:
-        super().__init__(size, batch, decorrelate)
+        super().__init__(size, batch, decorrelate, channels)
         height, width = self.size
         decay_power = DEFAULT_DECAY_POWER if decay_power is None else float(decay_power)
         self.decay_power = decay_power
         self.register_buffer("scale", _fourier_scale(height, width, decay_power), persistent=False)
         seeds = rng.image_seeds(seed, batch)
-        spectrum = _normal((3, height, width // 2 + 1, 2), seeds, std)
+        spectrum = _normal((self.channels, height, width // 2 + 1, 2), seeds, std)
         self.spectrum = nn.Parameter(spectrum)
 
     def raw(self) -> torch.Tensor:
@@ -393,8 +405,9 @@ class LaplacianImage(ImageParam):
         levels: int | None = None,
         decorrelate: bool = True,
         std: float = 0.01,
+        channels: int = 3,
     ) -> None:
-        super().__init__(size, batch, decorrelate)
+        super().__init__(size, batch, decorrelate, channels)
         height, width = self.size
         most = max(1, int(math.log2(max(1, min(height, width) // 4))) + 1)
         self.levels = most if levels is None else levels
@@ -603,13 +616,32 @@ def make_param(
     batch: int,
     seed: int | Sequence[int],
     alpha: bool = False,
+    channels: int = 3,
 ) -> ImageParam:
     """Build a parameterization from a name in :data:`PARAMS`, or check a given instance;
-    ``alpha=True`` wraps it in an :class:`AlphaImage`.
+    ``alpha=True`` wraps it in an :class:`AlphaImage`. ``channels`` other than 3 (a grayscale
+    or multispectral model) are made by ``"fft"`` and ``"pixel"`` as independent channels.
 
     Raises:
-        InvalidArgumentError: unknown name, or an instance whose batch does not match.
+        InvalidArgumentError: unknown name, an instance whose batch or channels do not match,
+            or a parameterization (or alpha) that exists for RGB only.
     """
+    if channels != 3:
+        name = param if isinstance(param, str) else type(param).__name__
+        if alpha or (isinstance(param, str) and param not in ("fft", "fft_rgb", "pixel", "pixel_rgb")):
+            raise InvalidArgumentError(
+                f"the model takes {channels}-channel images, and {'alpha' if alpha else repr(name)} "
+                "exists for RGB only; use param='fft' (default) or 'pixel', without alpha"
+            )
+        if isinstance(param, ImageParam) and param.channels != channels:
+            raise InvalidArgumentError(
+                f"the given parameterization makes {param.channels}-channel images but the model takes "
+                f"{channels}; build it with channels={channels}"
+            )
+        if isinstance(param, str):
+            cls, kwargs = _BUILDS[param]
+            build: Callable[..., ImageParam] = cls  # fft and pixel take (size, batch, seed, ...)
+            return build(size, batch, seed, channels=channels, **kwargs)
     base = _make_rgb(param, size, batch, seed)
     if alpha and not isinstance(base, AlphaImage):
         return AlphaImage(base, seed)

@@ -153,6 +153,16 @@ class Prepared:
     )
 
     @property
+    def channels(self) -> int:
+        """How many channels featviz renders for this model: the input channels of its first
+        convolution (3 when it has none), or 3 when ``preprocess`` is a function (which then
+        turns RGB images into what the model takes)."""
+        if self.preprocess.fn is not None:
+            return 3
+        conv = next((m for m in self.model.modules() if isinstance(m, (nn.Conv2d, nn.Conv1d))), None)
+        return int(conv.in_channels) if conv is not None else 3
+
+    @property
     def native_size(self) -> tuple[int, int] | None:
         """The input size the model was trained at, or None when its metadata does not say."""
         return self.preprocess.input_size
@@ -321,7 +331,7 @@ class Prepared:
 
     def _table(self, size: tuple[int, int], until: set[str] | None) -> LayerTable:
         """The layer table from one grey-image pass, stopped after ``until`` when given."""
-        x = self.normalize(torch.full((1, 3, *size), 0.5, device=self.device))
+        x = self.normalize(torch.full((1, self.channels, *size), 0.5, device=self.device))
         traced = self._run(lambda normalized: trace(self.model, normalized, until), x)
         outputs = {layer: (module, output) for layer, (module, _, output) in traced.items()}
         inputs = {layer: source for layer, (_, source, _) in traced.items()}
@@ -349,15 +359,15 @@ class Prepared:
         hint = ""
         if conv is not None and conv.in_channels != shape[1]:
             hint = (
-                f" Its first convolution takes {conv.in_channels} input channel(s) but featviz "
-                f"renders {shape[1]}-channel RGB images; pass preprocess= a function that turns "
-                "RGB into what the model takes, e.g. preprocess=lambda x: x.mean(1, keepdim=True) "
-                "for a grayscale model."
+                f" Its first convolution takes {conv.in_channels} input channel(s) but the images "
+                f"have {shape[1]} after preprocessing; a preprocess= function must return "
+                f"{conv.in_channels}-channel images (or leave it out: featviz renders as many "
+                "channels as the first convolution takes)."
             )
         reason = f"{type(error).__name__}: {error}".splitlines()[0][:300]
         return InvalidArgumentError(
             f"the model ({self.name}) failed on a batch of images of shape {tuple(shape)} after "
-            f"preprocessing ({reason}).{hint} featviz feeds (B, 3, H, W) images in [0, 1] through "
+            f"preprocessing ({reason}).{hint} featviz feeds (B, C, H, W) images in [0, 1] through "
             "the preprocessing; check preprocess= and size=."
         )
 
@@ -407,10 +417,34 @@ def prepare(
     target = wanted or model_device(module)
     if model_device(module) != target:
         module = copy.deepcopy(module).to(target)
+    pre = _fit_channels(resolve_preprocess(module, preprocess), module, preprocess is None)
     given = layouts_module.check_layouts(layouts)
     for layer in given:
         find_module(module, layer)  # a name that is no layer: close matches suggested
-    return Prepared(module, name, resolve_preprocess(module, preprocess), target, given)
+    return Prepared(module, name, pre, target, given)
+
+
+def _fit_channels(pre: Preprocess, module: nn.Module, defaulted: bool) -> Preprocess:
+    """The preprocessing for a model whose first convolution takes other than 3 channels: a
+    default ImageNet normalization does not apply (no normalization instead, documented); given
+    mean/std must have one value or one per channel."""
+    channels = Prepared(module, "", pre, torch.device("cpu")).channels
+    if pre.fn is not None:
+        return pre
+    if channels != 3 and defaulted and pre.source.startswith("default"):
+        return Preprocess(
+            (0.0,),
+            (1.0,),
+            pre.input_size,
+            f"none: a {channels}-channel model takes [0, 1] images (pass preprocess=)",
+        )
+    for what, values in (("mean", pre.mean), ("std", pre.std)):
+        if len(values) not in (1, channels):
+            raise InvalidArgumentError(
+                f"the model takes {channels}-channel images but preprocess {what} has {len(values)} values; "
+                f"give one value or {channels}"
+            )
+    return pre
 
 
 def layers(

@@ -89,17 +89,19 @@ class _Callable(nn.Module):
 
 
 IMAGENET = Preprocess(IMAGENET_MEAN, IMAGENET_STD, None, "ImageNet mean/std")
-NONE = Preprocess((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), None, "none: the model takes [0, 1] images")
+NONE = Preprocess((0.0,), (1.0,), None, "none: the model takes [0, 1] images")
 
 
-def _three(values: Any, what: str) -> tuple[float, ...]:
+def _three(values: Any, what: str) -> tuple[float, ...]:  # noqa: ANN401 - from metadata or a user's dict
+    """Per-channel numbers: one for every channel, or one per channel (3 for RGB; a grayscale or
+    multispectral model's own count, checked against the model by featviz.prepare)."""
     try:
         numbers = tuple(float(v) for v in values)
     except (TypeError, ValueError):
         numbers = ()
-    if len(numbers) not in (1, 3):
-        raise InvalidArgumentError(f"preprocess {what} must be 1 or 3 numbers, got {values!r}")
-    return numbers * 3 if len(numbers) == 1 else numbers
+    if not numbers:
+        raise InvalidArgumentError(f"preprocess {what} must be one number or one per channel, got {values!r}")
+    return numbers
 
 
 def _size(value: Any) -> tuple[int, int] | None:  # noqa: ANN401 - from metadata or a user's dict

@@ -248,7 +248,7 @@ def make_plan(prepared: Prepared, request: Request, given: Any) -> Plan:  # noqa
         compile=bool(given.compile),
         redirect_steps=min(_redirect_steps(given.redirect_relu), steps),
         alpha=bool(given.alpha),
-        init=_init(given.init, image_size, n_images),
+        init=_init(given.init, image_size, n_images, prepared.channels),
         batch_size=n_images,
         settings={},
     )
@@ -348,9 +348,13 @@ def _bf16(precision: object, device: torch.device) -> bool:
     return precision == "bf16"
 
 
-def _init(init: object, image_size: tuple[int, int], n_images: int) -> torch.Tensor | None:
+def _init(init: object, image_size: tuple[int, int], n_images: int, channels: int) -> torch.Tensor | None:
     if init is None:
         return None
+    if channels != 3:
+        raise InvalidArgumentError(
+            f"init= starts from an RGB photo, but the model takes {channels}-channel images; leave init out"
+        )
     images = load_images(init, image_size)
     if len(images) not in (1, n_images):
         raise InvalidArgumentError(

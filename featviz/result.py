@@ -18,7 +18,9 @@ class RenderResult:
     """The images of a render, their scores, and how they were made.
 
     Attributes:
-        images: ``(B, 3, H, W)`` float CPU tensor in [0, 1].
+        images: ``(B, C, H, W)`` float CPU tensor in [0, 1]: RGB, RGBA with ``alpha=True``, or
+            the model's own channel count (1 for a grayscale model); :meth:`save` writes those
+            as grey PNGs (several channels side by side).
         scores: ``(B,)`` each image's objective score, measured on the final image without
             transforms.
         history: ``(steps_done, B)`` the score at every step (under that step's transforms).
@@ -60,10 +62,15 @@ class RenderResult:
                 raise InvalidArgumentError(
                     f"image index {index} is out of range for a result with {len(self)} images"
                 )
-            return io.to_pil(self.images[index])
+            return io.to_pil(self.images[index], self._alpha)
         if len(self) == 1:
-            return io.to_pil(self.images[0])
-        return io.to_pil(io.grid(self.images))
+            return io.to_pil(self.images[0], self._alpha)
+        return io.to_pil(io.grid(self.images), self._alpha)
+
+    @property
+    def _alpha(self) -> bool:
+        """Whether a fourth channel is transparency (``alpha=True``) rather than a model's own."""
+        return bool(self.settings.get("alpha", True))
 
     def save(self, path: str | os.PathLike[str], index: int | None = None) -> Path:
         """Write the image (a grid when there are several) to ``path``; PNG unless the suffix says otherwise.

@@ -92,23 +92,16 @@ def test_default_device_is_the_best_one_here(monkeypatch) -> None:
         assert module.best_device() == torch.device("cpu")
 
 
-def test_a_model_that_cannot_take_rgb_gets_a_featviz_error() -> None:
+def test_the_rendered_channel_count_follows_the_model() -> None:
     gray = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU())
-    with pytest.raises(InvalidArgumentError, match="takes 1 input channel") as info:
-        featviz.render(gray, "1:0", steps=1, size=16, progress=False)
-    assert "preprocess=" in str(info.value)
-    for call in (
-        lambda: featviz.layers(gray, size=16),
-        lambda: prepare(gray).activations(torch.rand(2, 3, 16, 16), {"0"}),
-        lambda: featviz.metrics.unit_response(gray, "1:0", torch.rand(2, 3, 16, 16)),
-    ):
-        with pytest.raises(InvalidArgumentError, match="takes 1 input channel"):
-            call()
-    # The suggested fix works.
-    result = featviz.render(
-        gray, "1:0", steps=2, size=16, progress=False, preprocess=lambda x: x.mean(1, keepdim=True)
-    )
-    assert result.images.shape == (1, 3, 16, 16)
+    prepared = prepare(gray)
+    assert prepared.channels == 1 and prepared.preprocess.mean == (0.0,)  # no ImageNet default
+    assert "1-channel" in prepared.preprocess.source
+    # A function as preprocess turns RGB renders into what the model takes.
+    assert prepare(gray, preprocess=lambda x: x.mean(1, keepdim=True)).channels == 3
+    with pytest.raises(InvalidArgumentError, match="1-channel images but preprocess mean has 3"):
+        prepare(gray, preprocess={"mean": [0.5] * 3, "std": [0.5] * 3})
+    assert prepare(gray, preprocess={"mean": [0.5], "std": [0.25]}).preprocess.std == (0.25,)
 
 
 def test_prepared_model_is_accepted_everywhere(tiny) -> None:

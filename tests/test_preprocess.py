@@ -33,7 +33,7 @@ def test_a_bare_module_gets_the_documented_imagenet_default() -> None:
 
 def test_timm_pretrained_cfg() -> None:
     pre = resolve_preprocess(SimpleNamespace(pretrained_cfg=TIMM_CFG))  # type: ignore[arg-type]
-    assert pre.mean == (0.5, 0.5, 0.5) and pre.std == (0.25, 0.25, 0.25)
+    assert pre.mean == (0.5, 0.5, 0.5) and pre.std == (0.25,)  # one value: every channel
     assert pre.input_size == (240, 260) and pre.source == "timm pretrained_cfg of SimpleNamespace"
     incomplete = SimpleNamespace(pretrained_cfg={"mean": (0.5, 0.5, 0.5)})
     assert resolve_preprocess(incomplete).mean == IMAGENET_MEAN  # type: ignore[arg-type]
@@ -54,9 +54,9 @@ def test_explicit_forms() -> None:
     model = Tiny()
     assert resolve_preprocess(model, "ImageNet").mean == IMAGENET_MEAN
     none = resolve_preprocess(model, "none")
-    assert none.mean == (0.0, 0.0, 0.0) and none.std == (1.0, 1.0, 1.0)
+    assert none.mean == (0.0,) and none.std == (1.0,)  # for any number of channels
     mapping = resolve_preprocess(model, {"mean": [0.5], "std": [0.2, 0.3, 0.4], "input_size": [3, 64, 48]})
-    assert mapping.mean == (0.5,) * 3 and mapping.std == (0.2, 0.3, 0.4)
+    assert mapping.mean == (0.5,) and mapping.std == (0.2, 0.3, 0.4)
     assert mapping.input_size == (64, 48) and mapping.source == "explicit mapping"
     assert resolve_preprocess(model, {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}).input_size is None
     assert resolve_preprocess(model, ATTACHED) is ATTACHED
@@ -70,8 +70,8 @@ def test_explicit_forms() -> None:
     [
         ("bogus", r"unknown preprocess 'bogus'; use 'imagenet', 'none'"),
         ({"mean": (0.5, 0.5, 0.5)}, r"needs 'mean' and 'std' keys, got keys \['mean'\]"),
-        ({"mean": (0.5, 0.5), "std": (1, 1, 1)}, r"mean must be 1 or 3 numbers, got \(0.5, 0.5\)"),
-        ({"mean": (0.5,), "std": "abc"}, "std must be 1 or 3 numbers"),
+        ({"mean": (), "std": (1, 1, 1)}, r"mean must be one number or one per channel, got \(\)"),
+        ({"mean": (0.5,), "std": "abc"}, "std must be one number or one per channel"),
         (42, "must be None, 'imagenet', 'none', a mapping .*; got int"),
     ],
 )
@@ -118,3 +118,11 @@ def test_input_size_may_be_one_number_and_bad_sizes_are_explained() -> None:
     assert pre.input_size == (32, 32)
     with pytest.raises(InvalidArgumentError, match="input_size"):
         resolve_preprocess(model, {"mean": [0.5] * 3, "std": [0.5] * 3, "input_size": "big"})
+
+
+def test_a_mean_that_does_not_fit_the_model_is_refused_by_prepare() -> None:
+    import featviz
+
+    model = nn.Sequential(nn.Conv2d(3, 2, 1))
+    with pytest.raises(InvalidArgumentError, match="3-channel images but preprocess mean has 2 values"):
+        featviz.prepare(model, preprocess={"mean": (0.5, 0.5), "std": (1, 1, 1)})

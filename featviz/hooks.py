@@ -49,9 +49,18 @@ def find_module(model: nn.Module, layer: str) -> nn.Module:
 
 
 def first_tensor(value: object) -> torch.Tensor | None:
-    """The tensor a module output stands for: itself, or the first tensor in a tuple/list/dict."""
+    """The tensor a module's output stands for.
+
+    A tensor is itself; a tuple or list stands for its first tensor (torchvision's
+    ``MultiheadAttention`` returns ``(output, weights)``); a mapping or an object with a
+    ``logits`` field (Hugging Face style outputs) stands for its logits, else for its first
+    tensor; anything else holds none (None).
+    """
     if isinstance(value, torch.Tensor):
         return value
+    logits = value.get("logits") if isinstance(value, dict) else getattr(value, "logits", None)
+    if isinstance(logits, torch.Tensor):
+        return logits
     items: Iterable[object] = ()
     if isinstance(value, (tuple, list)):
         items = value

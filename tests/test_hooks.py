@@ -75,3 +75,31 @@ def test_first_tensor_and_model_device(tiny) -> None:
     t = torch.zeros(1)
     assert first_tensor(t) is t and first_tensor((1, [None, {"a": t}])) is t and first_tensor("x") is None
     assert model_device(tiny) == torch.device("cpu") and model_device(torch.nn.ReLU()) == torch.device("cpu")
+
+
+def test_outputs_that_are_not_tensors_have_a_defined_meaning() -> None:
+    from dataclasses import dataclass
+
+    @dataclass
+    class Output:  # Hugging Face style
+        hidden: torch.Tensor
+        logits: torch.Tensor
+
+    a, b = torch.zeros(1), torch.ones(1)
+    assert first_tensor((a, b)) is a and first_tensor([None, b]) is b
+    assert first_tensor({"hidden": a, "logits": b}) is b and first_tensor({"x": a}) is a
+    assert first_tensor(Output(a, b)) is b and first_tensor(object()) is None
+
+    class Classifier(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3)
+
+        def forward(self, x: torch.Tensor) -> Output:
+            h = self.conv(x)
+            return Output(h, h.mean((2, 3)))
+
+    import featviz
+
+    result = featviz.render(Classifier(), "output:2", steps=3, size=16, progress=False)
+    assert result.history[-1, 0] > result.history[0, 0]  # "output" is the logits

@@ -51,7 +51,8 @@ _BODY = """<header>
 <div id="grid"></div>
 <div id="overlay" title="click to close"></div>"""
 
-# Elements are made with createElement and filled with textContent / properties; no innerHTML.
+# Elements are made with createElement and filled with textContent / properties; no string of
+# HTML is ever parsed.
 _SCRIPT = (
     html.READ_DATA_JS
     + """const data = readData();

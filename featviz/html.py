@@ -10,7 +10,7 @@ Three rules keep strings from a model, a file name or a user from ever becoming 
 - ``body``, ``script`` and ``style`` are written by featviz itself and never interpolated with
   outside strings; outside strings travel in ``data`` (JSON in a ``<script type="application/json">``
   element, escaped so it cannot end that element early) and the page's script shows them with
-  ``textContent`` / ``setAttribute``, never ``innerHTML``;
+  ``textContent`` / ``setAttribute``, never by parsing them as HTML;
 - the title is HTML-escaped;
 - a Content-Security-Policy ``<meta>`` lets the page run only its own inline script and style
   (by SHA-256 hash, so an injected ``<script>`` or ``onerror=`` attribute would not run) and load

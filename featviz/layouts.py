@@ -5,7 +5,8 @@ A recorded activation is one of:
 - ``"nchw"`` — a feature map ``(B, C, H, W)`` (convolutions, BatchNorm, most CNN blocks);
 - ``"nhwc"`` — a feature map ``(B, H, W, C)`` (Swin stages and blocks, ConvNeXt block internals:
   ``nn.Linear`` / ``nn.LayerNorm`` applied to the last axis of a 4-D tensor);
-- ``"tokens"`` — a sequence ``(B, T, C)`` (vision transformers);
+- ``"tokens"`` — a sequence ``(B, T, C)`` (vision transformers), on the model's patch grid after
+  its prefix tokens when the model's metadata says so (:func:`token_metadata`);
 - ``"vector"`` — ``(B, C)`` (pooled features, logits).
 
 :func:`decide` works a layer's layout out from the module's type and from what the modules
@@ -15,8 +16,9 @@ the layout of its input through element-wise modules and blocks. Where that leav
 undecided the layer table says ``?`` and a target on it raises :class:`LayoutError`, asking for an
 explicit ``layouts={"layer": "nhwc"}``.
 
-Objectives see every feature map channels-first: :func:`channels_first` turns an ``nhwc``
-activation into a ``(B, C, H, W)`` view (no copy; gradients flow through it).
+Objectives see every feature map channels-first: :func:`canonical` turns an ``nhwc`` activation
+into a ``(B, C, H, W)`` view (no copy; gradients flow through it), and the patch tokens of a
+transformer layer into a ``(B, C, rows, cols)`` map with its prefix tokens beside it.
 """
 
 from __future__ import annotations
@@ -51,10 +53,6 @@ class Layout:
     def patch_grid(self) -> tuple[int, int] | None:
         """For tokens laid on a patch grid: ``(rows, cols)``; else None."""
         return (self.grid[0], self.grid[1]) if self.kind == "tokens" and len(self.grid) == 2 else None
-
-    def describe(self) -> str:
-        """``nchw``, ``nhwc``, ``tokens``, ``tokens+1`` (one prefix token), ``vector`` or ``?``."""
-        return f"tokens+{self.prefix}" if self.kind == "tokens" and self.prefix else self.kind
 
 
 def token_metadata(model: nn.Module) -> tuple[int | None, tuple[int, int] | None]:

@@ -206,9 +206,9 @@ class Prepared:
         ``size`` is the input size the images will have (default :attr:`default_size`), which
         decides token grids. ``forward(x)`` takes images in [0, 1] already at
         :meth:`input_size` (with ``normalized``: already preprocessed, as :meth:`model_input`
-        gives), normalizes them and returns
-        ``{layer: float activation}`` (plus ``"output"`` when asked for), stopping after the
-        deepest needed layer unless ``compile`` (a compiled graph runs whole).
+        gives), normalizes them and returns ``{layer: float activation}`` (plus ``"output"``
+        when asked for; feature maps channels-first, see :func:`featviz.layouts.canonical`),
+        stopping after the deepest needed layer unless ``compile`` (a compiled graph runs whole).
         """
         model = self.model
         layers = set(layers)
@@ -228,7 +228,8 @@ class Prepared:
                     # The first pass tells whether the model can take these images at all; later
                     # errors (a user's hook, say) pass through as they are.
                     acts = recorder.run(x) if ran else self._run(recorder.run, x)
-                ran[:] = [True]
+                if not ran:
+                    ran.append(True)
                 seen: dict[str, torch.Tensor] = {}
                 for layer, act in acts.items():
                     seen.update(layouts_module.canonical(layer, act.float(), kinds.get(layer)))

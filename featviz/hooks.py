@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from featviz.errors import InvalidArgumentError, LayerNotFoundError
-from featviz.targets import INPUT, OUTPUT
+from featviz.targets import HEADS, INPUT, OUTPUT
 
 
 class _StopForward(BaseException):
@@ -158,6 +158,25 @@ def trace(
     return seen
 
 
+def attention_heads(model: nn.Module, layer: str) -> tuple[nn.Module, int]:
+    """An attention module's output projection and head count (timm's ``Attention``: a ``proj``
+    ``nn.Linear`` fed the heads' concatenated outputs, and ``num_heads``).
+
+    Raises:
+        LayerNotFoundError: no such layer.
+        InvalidArgumentError: the layer is not an attention module featviz can read heads of.
+    """
+    module = find_module(model, layer)
+    projection, count = getattr(module, "proj", None), getattr(module, "num_heads", None)
+    if not isinstance(projection, nn.Linear) or not isinstance(count, int) or count < 1:
+        raise InvalidArgumentError(
+            f"layer {layer!r} ({type(module).__name__}) is not an attention module whose heads featviz "
+            "can read: a head target 'L:hN' needs a module with `num_heads` and a `proj` nn.Linear "
+            "that takes the heads' concatenated outputs (timm's Attention, e.g. 'blocks.5.attn')"
+        )
+    return projection, count
+
+
 class Recorder:
     """Records the outputs of the named layers during a forward pass, via scoped hooks.
 
@@ -177,14 +196,35 @@ class Recorder:
         self.needs_output = OUTPUT in layers
         self.stop_early = stop_early and not self.needs_output
         self.layers = sorted(layers - {INPUT, OUTPUT})
-        self.modules = {layer: find_module(model, layer) for layer in self.layers}
+        self.modules = {
+            layer: find_module(model, layer) for layer in self.layers if not layer.endswith(HEADS)
+        }
+        # Heads of an attention module: the input of its output projection, per head.
+        self.heads = {
+            layer: attention_heads(model, layer.removesuffix(HEADS))
+            for layer in self.layers
+            if layer.endswith(HEADS)
+        }
         self._acts: dict[str, torch.Tensor] = {}
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
 
     def __enter__(self) -> Recorder:
         for layer, module in self.modules.items():
             self._handles.append(module.register_forward_hook(self._hook_for(layer)))
+        for layer, (projection, count) in self.heads.items():
+            self._handles.append(projection.register_forward_pre_hook(self._heads_hook_for(layer, count)))
         return self
+
+    def _heads_hook_for(self, layer: str, count: int):  # noqa: ANN202 - a torch hook signature
+        def pre_hook(module: nn.Module, inputs: tuple[object, ...]) -> None:
+            tensor = first_tensor(inputs)
+            if tensor is None or layer in self._acts:
+                return
+            batch, tokens, width = tensor.shape  # (B, T, heads * head_dim) -> (B, heads, T, head_dim)
+            heads = tensor.reshape(batch, tokens, count, width // count).transpose(1, 2)
+            self._record(layer, heads)
+
+        return pre_hook
 
     def __exit__(self, *exc: object) -> None:
         for handle in self._handles:
@@ -202,14 +242,17 @@ class Recorder:
                     f"{type(output).__name__}, which holds no tensor; choose a layer whose "
                     "output is a tensor (see featviz.layers(model))"
                 )
-            if self.stop_early and len(self._acts) + 1 == len(self.layers):
-                self._acts[layer] = tensor
-                raise _StopForward
-            # The forward pass goes on: copy, so that a later in-place op (ReLU(inplace=True)
-            # right after a BatchNorm, say) cannot overwrite what was recorded.
-            self._acts[layer] = tensor.clone()
+            self._record(layer, tensor)
 
         return hook
+
+    def _record(self, layer: str, tensor: torch.Tensor) -> None:
+        if self.stop_early and len(self._acts) + 1 == len(self.layers):
+            self._acts[layer] = tensor
+            raise _StopForward
+        # The forward pass goes on: copy, so that a later in-place op (ReLU(inplace=True) right
+        # after a BatchNorm, say) cannot overwrite what was recorded.
+        self._acts[layer] = tensor.clone()
 
     def run(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Run the model on ``x`` and return ``{layer: activation}`` (plus ``"output"`` if needed).

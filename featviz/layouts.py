@@ -235,3 +235,12 @@ def canonical(layer: str, act: torch.Tensor, layout: Layout | None) -> dict[str,
         patches = act[:, layout.prefix :].reshape(act.shape[0], *grid, act.shape[2]).permute(0, 3, 1, 2)
         return {layer: patches, layer + PREFIX: act[:, : layout.prefix]}
     return {layer: act}
+
+
+def patch_heads(heads: torch.Tensor, metadata: tuple[int | None, tuple[int, int] | None]) -> torch.Tensor:
+    """An attention module's per-head outputs ``(B, heads, T, head_dim)`` at the patch tokens
+    only, when the model's metadata says which tokens those are; all tokens otherwise."""
+    prefix, grid = metadata
+    if grid is not None and heads.shape[2] == (prefix or 0) + grid[0] * grid[1]:
+        return heads[:, :, prefix or 0 :]
+    return heads

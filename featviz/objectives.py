@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from featviz.errors import ChannelOutOfRangeError, InvalidArgumentError
 from featviz.layouts import PREFIX
-from featviz.targets import INPUT, OUTPUT, Target, parse_target
+from featviz.targets import HEADS, INPUT, OUTPUT, Target, parse_target
 
 Acts = Mapping[str, torch.Tensor]
 Shapes = Mapping[str, tuple[int, ...]]
@@ -187,16 +187,23 @@ def unit(target: Target, batch: int | None = None) -> Objective:
     """
     _check_batch(batch)
     units = _Units(target.layer, target.kind, [target], None)
-    name = {"layer": "deepdream", "channel": "channel", "neuron": "neuron", "cls": "neuron"}[target.kind]
+    name = {"layer": "deepdream", "channel": "channel", "neuron": "neuron", "cls": "neuron", "head": "head"}[
+        target.kind
+    ]
     return Objective(
         lambda acts: _only_image(units.values(acts[units.key]), batch),
-        {target.layer},
+        {_recorded(target)},
         f"{name}({target}{_batch_suffix(batch)})",
         units.check,
     )
 
 
 # -- helpers shared by the unit objectives -----------------------------------------------------
+
+
+def _recorded(target: Target) -> str:
+    """What must be recorded for ``target``: its layer, or an attention module's heads."""
+    return target.layer + HEADS if target.kind == "head" else target.layer
 
 
 def _channel_axis(shape: tuple[int, ...]) -> int:
@@ -291,7 +298,24 @@ def _cls_score(act: torch.Tensor, images: Index, channels: Index, rows: Index, c
     return act[images, 0, channels]
 
 
-_SCORERS = {"layer": _layer_score, "channel": _channel_score, "neuron": _neuron_score, "cls": _cls_score}
+def _head_score(act: torch.Tensor, images: Index, channels: Index, rows: Index, cols: Index) -> torch.Tensor:
+    """An attention head's output norm, averaged over the patch tokens: ``act`` holds the heads'
+    outputs ``(B, heads, T, head_dim)`` before the output projection, ``channels`` the head.
+
+    The norm of what a head writes measures how much it contributes, where its attention
+    weights alone can mislead (Kobayashi, Kuribayashi, Yokoi & Inui 2020, "Attention is not
+    only a weight: analyzing transformers with vector norms").
+    """
+    return act[images, channels].norm(dim=-1).mean(-1)
+
+
+_SCORERS = {
+    "layer": _layer_score,
+    "channel": _channel_score,
+    "neuron": _neuron_score,
+    "cls": _cls_score,
+    "head": _head_score,
+}
 
 
 class _Units:
@@ -306,8 +330,9 @@ class _Units:
     def __init__(self, layer: str, kind: str, targets: list[Target], images: list[int] | None) -> None:
         self.layer, self.kind, self.targets, self.images = layer, kind, targets, images
         self.score = _SCORERS[kind]
-        # What the scorer reads: the layer, or for the class token the layer's prefix tokens.
-        self.key = layer + PREFIX if kind == "cls" else layer
+        # What the scorer reads: the layer, for the class token the layer's prefix tokens, for a
+        # head the attention module's per-head outputs.
+        self.key = {"cls": layer + PREFIX, "head": layer + HEADS}.get(kind, layer)
         self._selections: dict[tuple[tuple[int, ...], torch.device], tuple[Index, ...]] = {}
 
     def check(self, shapes: Shapes) -> None:
@@ -322,6 +347,14 @@ class _Units:
         shape = tuple(shapes[self.key])
         if self.kind == "layer":
             return
+        if self.kind == "head":
+            for target in self.targets:
+                if not 0 <= (target.head or 0) < shape[0]:
+                    raise ChannelOutOfRangeError(
+                        f"head {target.head} is out of range for attention module {self.layer!r}, which has "
+                        f"{shape[0]} heads (valid: 0..{shape[0] - 1})"
+                    )
+            return
         for target in self.targets:
             _check_channel(self.layer, target.channel or 0, shape)
             if self.kind == "neuron" and len(shape) != 1:
@@ -331,7 +364,7 @@ class _Units:
         key = (shape, device)
         if key not in self._selections:
             self.check({self.layer: shape, self.key: shape})
-            channels = [t.channel or 0 for t in self.targets]
+            channels = [(t.head if t.kind == "head" else t.channel) or 0 for t in self.targets]
             places = [
                 _position(self.layer, t.position or "center", shape)
                 if self.kind == "neuron" and len(shape) == 3
@@ -626,7 +659,7 @@ def from_targets(targets: Sequence[str | Target]) -> Objective:
             part.check(shapes)
 
     text = ", ".join(str(t) for t in parsed)
-    return Objective(fn, {t.layer for t in parsed}, f"targets({text})", validate)
+    return Objective(fn, {_recorded(t) for t in parsed}, f"targets({text})", validate)
 
 
 __all__ = [

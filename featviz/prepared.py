@@ -28,7 +28,7 @@ from featviz.errors import DeviceError, InvalidArgumentError, LayoutError
 from featviz.hooks import Recorder, find_module, guarded, model_device, trace
 from featviz.param import normalize_size
 from featviz.preprocess import Preprocess, resolve_preprocess
-from featviz.targets import INPUT, OUTPUT
+from featviz.targets import HEADS, INPUT, OUTPUT
 from featviz.transforms import resize
 from featviz.zoo import load_model, resolve_model
 
@@ -219,6 +219,7 @@ class Prepared:
             autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
             normalize = self.normalize if not normalized else _identity
             ran: list[bool] = []
+            metadata = layouts_module.token_metadata(model)
 
             def forward(x: torch.Tensor) -> dict[str, torch.Tensor]:
                 x = normalize(x)
@@ -232,14 +233,17 @@ class Prepared:
                     ran.append(True)
                 seen: dict[str, torch.Tensor] = {}
                 for layer, act in acts.items():
-                    seen.update(layouts_module.canonical(layer, act.float(), kinds.get(layer)))
+                    if layer.endswith(HEADS):
+                        seen[layer] = layouts_module.patch_heads(act.float(), metadata)
+                    else:
+                        seen.update(layouts_module.canonical(layer, act.float(), kinds.get(layer)))
                 return seen
 
             yield forward
 
     def _kinds(self, layers: set[str], size: tuple[int, int]) -> dict[str, layouts_module.Layout]:
         """The layouts of ``layers`` that are feature maps; a featviz error for undecided ones."""
-        hidden = layers - {INPUT, OUTPUT}
+        hidden = {layer for layer in layers - {INPUT, OUTPUT} if not layer.endswith(HEADS)}
         if not hidden or (not self.given_layouts and not any(self._may_be_channels_last())):
             return {}
         key = (frozenset(hidden), size)

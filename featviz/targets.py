@@ -6,6 +6,7 @@ Grammar::
     layer    := "input" | "output" | dotted module path, exactly as model.named_modules() spells it
     channel  := a non-negative integer
     position := "center" | "cls" | row "," column  (non-negative integers)
+    or       := layer ":h" head                    (an attention module's head)
 
 Examples:
 
@@ -15,6 +16,7 @@ Examples:
     ``"layer4:12@3,5"``     one neuron: channel 12 at row 3, column 5
     ``"blocks.5.mlp.fc1:10@cls"``  channel 10 of a transformer layer at the class token
     ``"blocks.5.mlp.fc1:10@3,4"``  ... at the patch token in row 3, column 4 of the patch grid
+    ``"blocks.5.attn:h2"``  head 2 of an attention module: the norm of its output per patch token
     ``"output:207"``        class logit 207 (``output`` is the model's output)
     ``"input"``             the image itself (for penalties such as total variation)
 
@@ -30,10 +32,12 @@ from featviz.errors import TargetSyntaxError
 
 INPUT = "input"
 OUTPUT = "output"
+#: The key under which the per-head outputs of attention module ``L`` are recorded: ``L + HEADS``.
+HEADS = "#heads"
 
 GRAMMAR = (
     "a target is LAYER, LAYER:CHANNEL, LAYER:CHANNEL@center, LAYER:CHANNEL@cls (a transformer's "
-    "class token) or LAYER:CHANNEL@ROW,COL, where "
+    "class token), LAYER:CHANNEL@ROW,COL or LAYER:hHEAD (a head of an attention module), where "
     "LAYER is a dotted module path as in model.named_modules() (or 'input' / 'output') and "
     "CHANNEL, ROW, COL are non-negative integers; e.g. 'layer4', 'layer4:12', 'output:207', "
     "'layer4:12@center', 'layer4:12@3,5'"
@@ -43,8 +47,8 @@ _SEGMENT = r"[A-Za-z0-9_\-]+"
 _TARGET = re.compile(
     rf"""
     (?P<layer>{_SEGMENT}(?:\.{_SEGMENT})*)
-    (?: :(?P<channel>[0-9]+)
-        (?: @(?: (?P<center>center) | (?P<cls>cls) | (?P<row>[0-9]+),(?P<col>[0-9]+) ) )?
+    (?: :(?: h(?P<head>[0-9]+) | (?P<channel>[0-9]+)
+        (?: @(?: (?P<center>center) | (?P<cls>cls) | (?P<row>[0-9]+),(?P<col>[0-9]+) ) )? )
     )?
     """,
     re.VERBOSE,
@@ -62,15 +66,20 @@ class Target:
         channel: channel index, or ``None`` for the whole layer.
         position: ``(row, col)``, ``"center"``, ``"cls"`` (the class token), or ``None`` for
             the channel mean.
+        head: with an attention module as ``layer``: the head (then ``channel`` is None).
     """
 
     layer: str
     channel: int | None = None
     position: tuple[int, int] | str | None = None
+    head: int | None = None
 
     @property
     def kind(self) -> str:
-        """``"layer"``, ``"channel"``, ``"neuron"`` or ``"cls"`` (a channel at the class token)."""
+        """``"layer"``, ``"channel"``, ``"neuron"``, ``"cls"`` (a channel at the class token) or
+        ``"head"`` (an attention head)."""
+        if self.head is not None:
+            return "head"
         if self.channel is None:
             return "layer"
         if self.position == "cls":
@@ -79,6 +88,8 @@ class Target:
 
     def __str__(self) -> str:
         text = self.layer
+        if self.head is not None:
+            return f"{text}:h{self.head}"
         if self.channel is not None:
             text += f":{self.channel}"
         if self.position in ("center", "cls"):
@@ -114,7 +125,7 @@ def parse_target(text: str | Target) -> Target:
     match = _TARGET.fullmatch(stripped)
     if match is None:
         raise TargetSyntaxError(f"cannot parse target {text!r}: {GRAMMAR}")
-    numbers = [match[name] for name in ("channel", "row", "col") if match[name] is not None]
+    numbers = [match[name] for name in ("channel", "row", "col", "head") if match[name] is not None]
     if any(int(n) > _MAX_INDEX for n in numbers):
         raise TargetSyntaxError(f"target {text!r} has an index larger than {_MAX_INDEX}")
     channel = None if match["channel"] is None else int(match["channel"])
@@ -123,7 +134,8 @@ def parse_target(text: str | Target) -> Target:
         position = match["center"] or match["cls"]
     elif match["row"] is not None:
         position = (int(match["row"]), int(match["col"]))
-    return Target(match["layer"], channel, position)
+    head = None if match["head"] is None else int(match["head"])
+    return Target(match["layer"], channel, position, head)
 
 
 def parse_channels(text: str) -> list[int]:

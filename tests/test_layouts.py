@@ -214,3 +214,44 @@ def test_cli_renders_a_class_token_unit(tmp_path, capsys) -> None:
         main(["render", str(path), "block:0@cls", "-o", str(out), "--steps", "2", "--size", "16", "-q"]) == 0
     )
     assert "block:0@cls\tscore" in capsys.readouterr().out and out.exists()
+
+
+class TinyAttention(nn.Module):
+    """timm-style attention on 2-channel tokens: 2 heads of width 2, each token attending only to
+    itself; head 0 writes the token's red channel, head 1 its green channel."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.num_heads = 2
+        self.v = nn.Linear(2, 4, bias=False)
+        self.proj = nn.Linear(4, 2)
+        with torch.no_grad():
+            self.v.weight.copy_(torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.v(x))
+
+
+class TinyViTWithAttention(TinyViT):
+    def __init__(self) -> None:
+        super().__init__()
+        self.attn = TinyAttention()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.attn(super().forward(x))
+
+
+def test_planted_attention_heads_render_what_they_write() -> None:
+    model = TinyViTWithAttention().eval()
+    before = snapshot(model)
+    kwargs = {"steps": 48, "size": 16, "progress": False, "preprocess": "none", "transforms": "none"}
+    kwargs |= {"param": "pixel_rgb", "lr": 0.1}
+    result = featviz.render(model, ["attn:h0", "attn:h1"], **kwargs)
+    red, green = result.images[0].mean((1, 2)), result.images[1].mean((1, 2))
+    assert red[0] > 0.9 and green[1] > 0.9  # head 0 writes red, head 1 green
+    assert result.targets == ["attn:h0", "attn:h1"]
+    assert_untouched(model, before)
+    with pytest.raises(featviz.ChannelOutOfRangeError, match="2 heads"):
+        featviz.render(model, "attn:h2", steps=1, size=16, progress=False)
+    with pytest.raises(featviz.InvalidArgumentError, match="not an attention module"):
+        featviz.render(model, "block:h0", steps=1, size=16, progress=False)

@@ -13,6 +13,8 @@ from featviz.targets import Target, parse_channels, parse_target
 
 VALID = [
     ("layer4", Target("layer4"), "layer"),
+    ("blocks.5.mlp.fc1:10@cls", Target("blocks.5.mlp.fc1", 10, "cls"), "cls"),
+    ("blocks.5.attn:h2", Target("blocks.5.attn", head=2), "head"),
     ("layer4:12", Target("layer4", 12), "channel"),
     ("blocks.4.1:7", Target("blocks.4.1", 7), "channel"),
     ("output:207", Target("output", 207), "channel"),
@@ -26,6 +28,9 @@ VALID = [
 
 INVALID = [
     "",
+    "blocks.5.attn:h",
+    "blocks.5.attn:h2@cls",
+    "layer4:3@token",
     "   ",
     ":3",
     "layer4:",

@@ -7,7 +7,9 @@ A recorded activation is one of:
   ``nn.Linear`` / ``nn.LayerNorm`` applied to the last axis of a 4-D tensor);
 - ``"tokens"`` — a sequence ``(B, T, C)`` (vision transformers), on the model's patch grid after
   its prefix tokens when the model's metadata says so (:func:`token_metadata`);
-- ``"vector"`` — ``(B, C)`` (pooled features, logits).
+- ``"vector"`` — ``(B, C)`` (pooled features, logits);
+- ``"attention"`` — attention probabilities ``(B, heads, T, T)``, inside a module with
+  ``num_heads`` (listed, not a target: a head is targeted as ``"L:hN"`` on the attention module).
 
 :func:`decide` works a layer's layout out from the module's type and from what the modules
 before it did, never from the sizes alone: a 4-D tensor is channels-last when it came out of an
@@ -188,6 +190,10 @@ def decide(
         if output.dim() != 4:
             layouts[layer] = Layout("?", None, shape)
             continue
+        heads = _attention_heads_of(model, layer)
+        if heads is not None and shape[0] == heads and shape[1] == shape[2] and id(output) not in known:
+            layouts[layer] = Layout("attention", heads, shape[1:])  # (heads, T, T) probabilities
+            continue
         kind = known.get(id(output))
         if kind is None:
             made = _channels_last_maker(module, output)
@@ -209,6 +215,17 @@ def decide(
         if kind is not None:
             known[id(output)] = kind
     return layouts
+
+
+def _attention_heads_of(model: nn.Module, layer: str) -> int | None:
+    """The head count of the attention module ``layer`` sits in (its own ``num_heads`` or an
+    enclosing module's), or None."""
+    modules = dict(model.named_modules())
+    for owner in _self_and_ancestors(layer):
+        heads = getattr(modules.get(owner), "num_heads", None)
+        if isinstance(heads, int) and heads > 0:
+            return heads
+    return None
 
 
 def _self_and_ancestors(layer: str) -> list[str]:

@@ -337,6 +337,7 @@ class MacoImage(ImageParam):
             :func:`spectrum_from_images`; default: the shipped natural spectrum.
         contrast: multiplies every magnitude but the mean colour's (pixel contrast); the
             default 1.5 compensates for averaging magnitudes over photos, which smooths them.
+        channels: 3 (RGB), or 1 for a grayscale model: the natural luminance spectrum.
     """
 
     magnitude: torch.Tensor
@@ -349,8 +350,13 @@ class MacoImage(ImageParam):
         seed: int | Sequence[int] = 0,
         spectrum: torch.Tensor | None = None,
         contrast: float = 1.5,
+        channels: int = 3,
     ) -> None:
-        super().__init__(size, batch, decorrelate=True)
+        if channels not in (1, 3):
+            raise InvalidArgumentError(
+                f"MacoImage makes RGB or grayscale images (channels 3 or 1), got {channels}"
+            )
+        super().__init__(size, batch, decorrelate=True, channels=channels)
         height, width = self.size
         self.contrast = float(contrast)
         source = _shipped_spectrum() if spectrum is None else torch.as_tensor(spectrum, dtype=torch.float32)
@@ -359,11 +365,16 @@ class MacoImage(ImageParam):
                 f"spectrum must be (3, H, W//2+1) magnitudes as from spectrum_from_images, got "
                 f"{tuple(source.shape)}"
             )
+        if channels == 1:
+            # Grayscale: the photos' luminance. The first decorrelated axis is luminance (its
+            # colour column is nearly equal in R, G, B; the others average to zero over R, G, B),
+            # so a grey pixel's logit is that axis times its column's mean.
+            source = source[:1] * _COLOR_CORRELATION[:, 0].mean()
         magnitude = resample_spectrum(source, (height, width)) * self.contrast
         magnitude[:, 0, 0] /= self.contrast  # the mean colour stays the photos'
         self.register_buffer("magnitude", magnitude, persistent=False)
         seeds = rng.image_seeds(seed, batch)
-        shape = (3, height, width // 2 + 1)
+        shape = (self.channels, height, width // 2 + 1)
         phase = torch.stack([torch.rand(*shape, generator=rng.generator(s, rng.INIT)) for s in seeds])
         phase = (phase * 2 - 1) * math.pi
         phase[:, :, 0, 0] = 0.0  # the mean colour starts at the photos' mean colour
@@ -628,7 +639,8 @@ def make_param(
     """
     if channels != 3:
         name = param if isinstance(param, str) else type(param).__name__
-        if alpha or (isinstance(param, str) and param not in ("fft", "fft_rgb", "pixel", "pixel_rgb")):
+        allowed = ("fft", "fft_rgb", "pixel", "pixel_rgb") + (("maco",) if channels == 1 else ())
+        if alpha or (isinstance(param, str) and param not in allowed):
             raise InvalidArgumentError(
                 f"the model takes {channels}-channel images, and {'alpha' if alpha else repr(name)} "
                 "exists for RGB only; use param='fft' (default) or 'pixel', without alpha"

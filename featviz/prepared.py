@@ -255,6 +255,13 @@ class Prepared:
                 if info.layer in hidden
             }
         kinds = self._kinds_seen[key]
+        maps = sorted(layer for layer, layout in kinds.items() if layout.kind == "attention")
+        if maps:
+            owner = maps[0].rsplit(".", 1)[0]
+            raise LayoutError(
+                f"{maps} hold attention probabilities (heads x tokens x tokens), which have no "
+                f"channels to target; target a head of the attention module instead, e.g. '{owner}:h0'"
+            )
         undecided = sorted(layer for layer, layout in kinds.items() if layout.kind == "?")
         if undecided:
             raise LayoutError(

@@ -73,8 +73,23 @@ def test_a_four_channel_model_renders_its_fourth_channel(tmp_path) -> None:
 def test_rgb_only_options_are_refused_for_other_channel_counts() -> None:
     model = _gray_edges()
     with pytest.raises(InvalidArgumentError, match="RGB only"):
-        featviz.render(model, "1:0", steps=1, param="maco", **FAST)
+        featviz.render(model, "1:0", steps=1, param="laplacian", **FAST)
     with pytest.raises(InvalidArgumentError, match="RGB only"):
         featviz.render(model, "1:0", steps=1, alpha=True, **FAST)
     with pytest.raises(InvalidArgumentError, match="init="):
         featviz.render(model, "1:0", steps=1, init=torch.rand(3, 24, 24), **FAST)
+
+
+def test_maco_on_a_grayscale_model_keeps_the_natural_luminance_spectrum() -> None:
+    from featviz.param import MacoImage
+
+    image = MacoImage(96, batch=1, channels=1)
+    magnitude = image.magnitude.clone()
+    assert image.phase.shape[1] == 1 and image().shape == (1, 1, 96, 96)
+    grey, rgb = float(image().detach().std()), float(MacoImage(96, batch=1)().detach().std())
+    assert 0.67 < grey / rgb < 1.5  # the luminance of the photos' spectrum: an RGB-like contrast
+    model = _gray_edges()
+    result = featviz.render(model, "1:0", steps=24, param="maco", size=32, progress=False, preprocess="none")
+    assert result.images.shape == (1, 1, 32, 32)
+    assert result.history[-3:].mean() > result.history[:3].mean()
+    assert torch.equal(image.magnitude, magnitude)  # only the phase is ever learned

@@ -111,7 +111,11 @@ def test_cli_layouts_flag(tmp_path, capsys) -> None:
     [
         (
             "timm:swin_tiny_patch4_window7_224",
-            {"layers.0": ("nhwc", 96, (56, 56)), "layers.2": ("nhwc", 384, (14, 14))},
+            {
+                "layers.0": ("nhwc", 96, (56, 56)),
+                "layers.2": ("nhwc", 384, (14, 14)),
+                "layers.0.blocks.0.attn.softmax": ("attention", 3, (49, 49)),
+            },
         ),
         (
             "timm:convnext_tiny",
@@ -255,3 +259,11 @@ def test_planted_attention_heads_render_what_they_write() -> None:
         featviz.render(model, "attn:h2", steps=1, size=16, progress=False)
     with pytest.raises(featviz.InvalidArgumentError, match="not an attention module"):
         featviz.render(model, "block:h0", steps=1, size=16, progress=False)
+
+
+def test_attention_maps_are_listed_but_point_to_head_targets() -> None:
+    import timm
+
+    model = timm.create_model("swin_tiny_patch4_window7_224", pretrained=False)
+    with pytest.raises(LayoutError, match="'layers.0.blocks.0.attn:h0'"):
+        featviz.render(model, "layers.0.blocks.0.attn.softmax:1", steps=1, progress=False)

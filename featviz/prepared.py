@@ -184,9 +184,27 @@ class Prepared:
             self._normalize = self.preprocess.module(self.device)
         return self._normalize
 
+    def fit_channels(self, images: torch.Tensor) -> torch.Tensor:
+        """Photos for this model: RGB photos become grey (ITU-R BT.601 luma) for a grayscale
+        model; images that already have the model's channel count pass as they are.
+
+        Raises:
+            InvalidArgumentError: images whose channels the model cannot take.
+        """
+        if images.shape[1] == self.channels:
+            return images
+        if self.channels == 1 and images.shape[1] == 3:
+            weights = torch.tensor([0.299, 0.587, 0.114], dtype=images.dtype, device=images.device)
+            return (images * weights.view(1, 3, 1, 1)).sum(1, keepdim=True)
+        raise InvalidArgumentError(
+            f"the model ({self.name}) takes {self.channels}-channel images but these have "
+            f"{images.shape[1]}; give {self.channels}-channel images (photos work for RGB and "
+            "grayscale models)"
+        )
+
     def model_input(self, images: torch.Tensor) -> torch.Tensor:
         """Images in [0, 1] → what the model takes: on its device, resized, normalized."""
-        images = images.to(self.device)
+        images = self.fit_channels(images.to(self.device))
         return self.normalize(resize(images, self.input_size((images.shape[-2], images.shape[-1]))))
 
     @contextmanager
@@ -311,7 +329,7 @@ class Prepared:
         with self.hooked(layers, size=size) as forward, torch.no_grad():
             for start in range(0, len(images), batch):
                 rows = slice(start, min(len(images), start + batch))
-                x = images[rows].to(self.device)
+                x = self.fit_channels(images[rows].to(self.device))
                 visit(rows, forward(resize(x, self.input_size((x.shape[-2], x.shape[-1])))))
 
     def activations(

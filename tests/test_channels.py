@@ -93,3 +93,23 @@ def test_maco_on_a_grayscale_model_keeps_the_natural_luminance_spectrum() -> Non
     assert result.images.shape == (1, 1, 32, 32)
     assert result.history[-3:].mean() > result.history[:3].mean()
     assert torch.equal(image.magnitude, magnitude)  # only the phase is ever learned
+
+
+def test_photos_reach_a_grayscale_model_as_grey_images(tmp_path) -> None:
+    model = _gray_edges()
+    photos = torch.rand(4, 3, 24, 24, generator=torch.Generator().manual_seed(0))
+    grey = (photos * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    prepared = featviz.prepare(model, preprocess="none")
+    acts = prepared.activations(photos, {"1"})["1"]
+    assert torch.allclose(acts, prepared.activations(grey, {"1"})["1"])
+    assert featviz.metrics.unit_response(model, "1:0", photos, preprocess="none").shape == (4,)
+    with pytest.raises(InvalidArgumentError, match="takes 1-channel images but these have 2"):
+        prepared.activations(torch.rand(1, 2, 24, 24), {"1"})
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray((photos[i].permute(1, 2, 0).numpy() * 255).astype("uint8")).save(folder / f"{i}.png")
+    atlas = featviz.atlas(
+        model, "1", range(2), tmp_path / "atlas", steps=2, size=24, examples=folder, top_k=2, progress=False
+    )
+    assert all(len(entry["exemplars"]) == 2 for entry in atlas.channels)

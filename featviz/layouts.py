@@ -170,7 +170,6 @@ def decide(
     known: dict[int, str] = {id(image): "nchw"}  # tensor id -> kind, for 4-D tensors seen so far
     metadata = token_metadata(model)
     layouts: dict[str, Layout] = {}
-    children = {name: [c for c in outputs if c.startswith(name + ".")] for name in outputs}
     for layer, (module, output) in outputs.items():
         shape = tuple(output.shape[1:])
         if layer in given and given[layer] == "tokens" and output.dim() == 3:
@@ -207,7 +206,8 @@ def decide(
                     kind = known[id(source)]
                     break
         if kind is None:  # a block: the layout of the last of its modules with this output's shape
-            same = [c for c in children[layer] if c in layouts and layouts[c].kind in ("nchw", "nhwc")]
+            inside = [c for c in layouts if c.startswith(layer + ".")]  # its modules, done before it
+            same = [c for c in inside if layouts[c].kind in ("nchw", "nhwc")]
             same = [c for c in same if tuple(outputs[c][1].shape) == tuple(output.shape)]
             if same:
                 kind = layouts[same[-1]].kind

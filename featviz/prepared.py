@@ -157,10 +157,7 @@ class Prepared:
         """How many channels featviz renders for this model: the input channels of its first
         convolution (3 when it has none), or 3 when ``preprocess`` is a function (which then
         turns RGB images into what the model takes)."""
-        if self.preprocess.fn is not None:
-            return 3
-        conv = next((m for m in self.model.modules() if isinstance(m, (nn.Conv2d, nn.Conv1d))), None)
-        return int(conv.in_channels) if conv is not None else 3
+        return _input_channels(self.model, self.preprocess)
 
     @property
     def native_size(self) -> tuple[int, int] | None:
@@ -378,14 +375,9 @@ class Prepared:
             for layer, (module, _) in outputs.items()
         )
 
-    def layout(self, layer: str) -> str:
-        """The layout of ``layer``'s output (see :mod:`featviz.layouts`); ``"?"`` when undecided."""
-        table = {info.layer: info.layout for info in self.layers()}
-        return table.get(layer, "?")
-
     def failure(self, error: Exception, shape: tuple[int, ...]) -> InvalidArgumentError:
         """A featviz error for a model that could not run on an image batch of ``shape``."""
-        conv = next((m for m in self.model.modules() if isinstance(m, nn.Conv2d)), None)
+        conv = _first_conv(self.model)
         hint = ""
         if conv is not None and conv.in_channels != shape[1]:
             hint = (
@@ -458,7 +450,7 @@ def _fit_channels(pre: Preprocess, module: nn.Module, defaulted: bool) -> Prepro
     """The preprocessing for a model whose first convolution takes other than 3 channels: a
     default ImageNet normalization does not apply (no normalization instead, documented); given
     mean/std must have one value or one per channel."""
-    channels = Prepared(module, "", pre, torch.device("cpu")).channels
+    channels = _input_channels(module, pre)
     if pre.fn is not None:
         return pre
     if channels != 3 and defaulted and pre.source.startswith("default"):
@@ -502,3 +494,16 @@ def layers(
         A :class:`LayerTable` (a list of :class:`LayerInfo`) that prints as a table.
     """
     return prepare(model, device=device).layers(size)
+
+
+def _first_conv(module: nn.Module) -> nn.Conv2d | nn.Conv1d | None:
+    """The model's first convolution (in registration order), which fixes its input channels."""
+    return next((m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Conv1d))), None)
+
+
+def _input_channels(module: nn.Module, pre: Preprocess) -> int:
+    """Channels featviz renders for ``module`` (see :attr:`Prepared.channels`)."""
+    if pre.fn is not None:
+        return 3
+    conv = _first_conv(module)
+    return int(conv.in_channels) if conv is not None else 3

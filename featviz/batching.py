@@ -54,7 +54,7 @@ def default_batch_size(plan: Plan) -> int:
     torch.cuda.reset_peak_memory_stats(device)
     before = torch.cuda.memory_allocated(device)
     with tqdm(disable=True) as quiet:
-        optimize(dataclasses.replace(plan, steps=1, keep=set()), slice(0, probe), quiet)
+        optimize(dataclasses.replace(plan, steps=1, keep=set(), diversity=0.0), slice(0, probe), quiet)
     per_image = max(1, (torch.cuda.max_memory_allocated(device) - before) // probe)
     return choose_batch_size(free, per_image, n_images)
 
@@ -108,7 +108,8 @@ def _measure(plan: Plan, candidates: list[int]) -> int:
     from featviz.optimize import optimize
 
     rates = {b: 0.0 for b in candidates}
-    one = dataclasses.replace(plan, steps=1, keep=set(), redirect_steps=0)
+    # Without the diversity term (it compares whole groups of renders): per-image cost only.
+    one = dataclasses.replace(plan, steps=1, keep=set(), redirect_steps=0, diversity=0.0)
     more = dataclasses.replace(one, steps=1 + _MEASURE_STEPS)
     with tqdm(disable=True) as quiet:
         for _ in range(_ROUNDS):

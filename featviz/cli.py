@@ -124,6 +124,7 @@ def _atlas(args: argparse.Namespace) -> int:
             args.output,
             examples=args.examples,
             top_k=args.top_k,
+            negative=args.negative,
             overwrite=args.overwrite,
             **options,
         )
@@ -158,6 +159,8 @@ _PARSING: dict[str, dict[str, Any]] = {
     "lr": {"type": float},
     "seed": {"type": int},
     "batch_size": {"type": int},
+    "renders": {"type": int},
+    "diversity": {"type": float},
     "compile": {"action": "store_true"},
     "alpha": {"action": "store_true"},
     "redirect_relu": {"action": "store_false", "flag": "--no-redirect-relu"},
@@ -250,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_render_options(atlas)
     atlas.add_argument("--examples", help="folder of your images: show top exemplars per channel")
     atlas.add_argument("--top-k", type=int, default=4, help="exemplars per channel (default 4)")
+    atlas.add_argument(
+        "--negative", action="store_true", help="also render the image that minimizes each channel"
+    )
     atlas.add_argument("--overwrite", action="store_true", help="start over if settings changed")
     atlas.set_defaults(run=_atlas)
 

@@ -2,8 +2,9 @@
 
 Thumbnails are the atlas's own PNG files, referenced relatively; the page's data (title, channel,
 score, exemplar files and the names of the photos they came from) is embedded as JSON and shown
-as text only (:mod:`featviz.html`). Sort by channel or score; click a tile to enlarge it beside
-its dataset exemplars, each captioned with its source file name.
+as text only (:mod:`featviz.html`). Sort by channel or score; a tile shows the channel's further
+renders (``renders=K``) and its negative (red outline) under its picture; click a tile to enlarge
+it beside them and its dataset exemplars, each captioned with its source file name.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ h1 { font-size: 18px; margin: 0; }
 img.vis { background: repeating-conic-gradient(#bbb 0 25%, #eee 0 50%) 0 0 / 16px 16px; }
 .tile .meta { display: flex; justify-content: space-between; font-size: 12px; padding: 2px; }
 .ex { display: flex; gap: 2px; } .ex img { width: 25%; display: block; }
+.ex img.neg { outline: 2px solid #c33; outline-offset: -2px; }
 #overlay { position: fixed; inset: 0; background: rgba(0,0,0,.85); display: none; cursor: zoom-out;
            align-items: center; justify-content: center; gap: 16px; flex-wrap: wrap; }
 #overlay.open { display: flex; }
@@ -89,6 +91,16 @@ function tile(entry) {
   meta.appendChild(element("b", "", String(entry.channel)));
   meta.appendChild(element("span", "", "score " + score(entry, 3)));
   div.appendChild(meta);
+  if (entry.renders.length > 1 || entry.negative) {
+    const row = element("div", "ex");
+    entry.renders.slice(1).forEach((file, i) => row.appendChild(picture(file, "render " + (i + 2), "vis")));
+    if (entry.negative) {
+      const img = picture(entry.negative, "negative: minimizes channel " + entry.channel, "vis neg");
+      img.title = "negative (minimizes the channel)";
+      row.appendChild(img);
+    }
+    div.appendChild(row);
+  }
   if (entry.exemplars.length) {
     const row = element("div", "ex");
     for (const ex of exemplars(entry)) {
@@ -105,6 +117,18 @@ function enlarge(entry) {
   const side = element("div", "side");
   side.appendChild(element("b", "", "channel " + entry.channel));
   side.appendChild(element("span", "", "score " + score(entry, 4)));
+  entry.renders.slice(1).forEach((file, i) => {
+    const figure = element("figure");
+    figure.appendChild(picture(file, "render " + (i + 2), "vis"));
+    figure.appendChild(element("figcaption", "", "render " + (i + 2)));
+    side.appendChild(figure);
+  });
+  if (entry.negative) {
+    const figure = element("figure");
+    figure.appendChild(picture(entry.negative, "negative", "vis"));
+    figure.appendChild(element("figcaption", "", "negative (minimizes it)"));
+    side.appendChild(figure);
+  }
   for (const ex of exemplars(entry)) {
     const figure = element("figure");
     const img = picture(ex.file, "exemplar from " + ex.source);
@@ -172,4 +196,6 @@ def _entry(entry: dict[str, Any]) -> dict[str, Any]:
         "score": float(score) if score is not None and math.isfinite(score) else None,
         "exemplars": exemplars,
         "exemplar_sources": sources + [""] * (len(exemplars) - len(sources)),
+        "renders": [str(f) for f in entry.get("renders", [entry["file"]])],
+        "negative": str(entry["negative"]) if entry.get("negative") else None,
     }

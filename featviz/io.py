@@ -36,6 +36,11 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return (images * 255).round().to(torch.uint8).movedim(-3, -1)
 
 
+def quantized(images: torch.Tensor) -> torch.Tensor:
+    """Float images rounded to 8-bit values, as a saved PNG holds them (float, [0, 1], on the CPU)."""
+    return to_uint8(images).movedim(-1, -3).float() / 255
+
+
 def to_pil(image: torch.Tensor, alpha: bool = True) -> Image.Image:
     """One ``(C, H, W)`` image in [0, 1] → a PIL image.
 
@@ -249,7 +254,7 @@ def load_images(images: object, size: tuple[int, int] | None = None) -> torch.Te
         path = Path(images)
         if not path.is_file():
             raise InvalidArgumentError(f"image file {str(path)!r} does not exist")
-        images = torch.from_numpy(_read_rgb(path)).permute(2, 0, 1)
+        images = read_photo(path)
     if isinstance(images, Image.Image):
         array = np.asarray(images.convert("RGB"), dtype=np.float32) / 255
         images = torch.from_numpy(array.copy()).permute(2, 0, 1)
@@ -295,6 +300,15 @@ def _read_rgb(path: Path) -> np.ndarray:
             f"cannot read {str(path)!r} as an image ({type(error).__name__}: {error}); "
             "replace or remove the file"
         ) from error
+
+
+def read_photo(path: str | os.PathLike[str]) -> torch.Tensor:
+    """One image file as ``(3, H, W)`` float in [0, 1]; a damaged file names itself.
+
+    Raises:
+        InvalidArgumentError: the file cannot be read as an image.
+    """
+    return torch.from_numpy(_read_rgb(Path(path))).permute(2, 0, 1)
 
 
 def image_files(folder: str | os.PathLike[str]) -> list[Path]:
@@ -355,7 +369,7 @@ def load_folder(
     paths = image_files(folder)
     tensors = []
     for path in paths:
-        x = torch.from_numpy(_read_rgb(path)).permute(2, 0, 1)
+        x = read_photo(path)
         h, w = x.shape[-2:]
         s = min(h, w)
         x = x[:, (h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]

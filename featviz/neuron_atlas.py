@@ -35,13 +35,15 @@ from featviz import options as opts
 from featviz.batching import CPU_BATCH_SIZE
 from featviz.errors import AtlasSettingsError, ChannelOutOfRangeError, InvalidArgumentError, WriteError
 from featviz.hooks import find_module
+from featviz.objectives import from_targets
 from featviz.prepared import Prepared, prepare
 from featviz.rendering import render
+from featviz.result import RenderResult
 
 MANIFEST = "manifest.json"
 CHANNELS_DIR = "channels"
 # Settings that change the pictures; a resume with any of them different is refused.
-_IDENTITY = ("model", "layer", "steps", "size", "seed", "render")
+_IDENTITY = ("model", "layer", "steps", "size", "seed", "render", "negative", "picture_defaults")
 
 
 @dataclass
@@ -71,6 +73,7 @@ def atlas(
     seed: int = 0,
     examples: str | os.PathLike[str] | None = None,
     top_k: int = 4,
+    negative: bool = False,
     overwrite: bool = False,
     progress: bool = True,
     **render_kwargs: Any,
@@ -94,10 +97,12 @@ def atlas(
         examples: a folder of your own images; each channel also shows its ``top_k`` most
             activating crops from it (dataset exemplars, Borowski et al. 2021).
         top_k: exemplars per channel.
+        negative: also render the image that *minimizes* each channel (what turns it off).
         overwrite: start over if ``out_dir`` holds an atlas made with other settings.
         progress: a progress bar counting channels across batches.
         **render_kwargs: passed to :func:`featviz.render` (``param``, ``transforms``, ``lr``,
-            ``preprocess``, ``precision``, ...).
+            ``preprocess``, ``precision``, ...); ``renders=K`` gives each channel K diverse
+            renders (the first is the channel's picture, all are in the gallery).
 
     Returns:
         An :class:`AtlasResult` (on every rank; ``grid``/``index`` are None except on rank 0).
@@ -123,6 +128,7 @@ def atlas(
             seed=seed,
             examples=examples,
             top_k=top_k,
+            negative=negative,
             overwrite=overwrite,
             progress=progress,
             render_kwargs=render_kwargs,
@@ -164,6 +170,7 @@ def _build(
     seed: int,
     examples: str | os.PathLike[str] | None,
     top_k: int,
+    negative: bool,
     overwrite: bool,
     progress: bool,
     render_kwargs: dict[str, Any],
@@ -190,6 +197,8 @@ def _build(
         "steps": steps,
         "size": list(size) if isinstance(size, tuple) else size,
         "seed": seed,
+        # Changes of the default look (not visible in "render"): a resume never mixes two looks.
+        "picture_defaults": opts.PICTURE_DEFAULTS,
         "render": {
             k: opts.describe(v)
             for k, v in sorted(
@@ -197,9 +206,11 @@ def _build(
             )
         },
     }
+    if negative:  # recorded only when on, so atlases made before the option still resume
+        settings["negative"] = True
     done = _load_progress(out, settings, overwrite)
     mine = wanted[rank::world]
-    todo = [c for c in mine if c not in done or not (out / done[c]["file"]).exists()]
+    todo = [c for c in mine if c not in done or not _files_exist(out, done[c])]
     on_cpu = prepared.device.type == "cpu"
     size_of_batch = batch_size or (CPU_BATCH_SIZE if on_cpu else 64)
     # Channels are written after each batch of size_of_batch; on the CPU render itself picks how
@@ -222,23 +233,21 @@ def _build(
                 [f"{layer}:{c}" for c in batch],
                 steps=steps,
                 size=size,
-                seed=rng.ImageSeeds(rng.image_seed(seed, c) for c in batch),
+                seed=_channel_seeds(seed, batch, render_kwargs.get("renders", 1)),
                 batch_size=render_batch,
                 progress=False,
                 **render_kwargs,
             )
             if result.interrupted:  # a partial batch is not a finished one
                 raise KeyboardInterrupt
-            per_channel = result.seconds / len(batch)
+            lowest = None
+            if negative:
+                lowest = _negatives(prepared, layer, batch, steps, size, seed, render_kwargs)
+            per_channel = round((result.seconds + (lowest.seconds if lowest else 0.0)) / len(batch), 3)
+            renders = len(result.images) // len(batch)
             for index, c in enumerate(batch):
-                file = f"{CHANNELS_DIR}/{c:04d}.png"
-                io.save_image(result.to_pil(index), out / file)
-                done[c] = {
-                    "channel": c,
-                    "file": file,
-                    "score": float(result.scores[index]),
-                    "seconds": round(per_channel, 3),
-                }
+                done[c] = _save_channel(out, c, result, index * renders, renders, lowest, index)
+                done[c]["seconds"] = per_channel
             _write_manifest(own_manifest, settings, [done[c] for c in sorted(done)])
             bar.update(len(batch))
     finally:
@@ -262,6 +271,81 @@ def _build(
     for partial in out.glob("manifest.rank*.json"):
         partial.unlink()
     return AtlasResult(out, manifest, grid, page)
+
+
+def _files_exist(out: Path, entry: dict[str, Any]) -> bool:
+    """Whether every picture of a finished channel (renders, negative) is still on disk."""
+    files = [
+        entry["file"],
+        *entry.get("renders", []),
+        *([entry["negative"]] if entry.get("negative") else []),
+    ]
+    return all((out / file).exists() for file in files)
+
+
+def _channel_seeds(seed: int, channels: list[int], renders: object) -> rng.ImageSeeds:
+    """Channel ``c``'s first render has the seed of image ``c`` (as without ``renders``); its
+    further renders seeds derived from that one."""
+    count = renders if isinstance(renders, int) and not isinstance(renders, bool) and renders > 1 else 1
+    firsts = [rng.image_seed(seed, c) for c in channels]
+    return rng.ImageSeeds(s if k == 0 else rng.image_seed(s, k) for s in firsts for k in range(count))
+
+
+def _save_channel(
+    out: Path,
+    channel: int,
+    result: RenderResult,
+    first: int,
+    renders: int,
+    lowest: RenderResult | None,
+    index: int,
+) -> dict[str, Any]:
+    """Write a channel's renders (``result`` images ``first ..``) and its negative (``lowest``
+    image ``index``); return its manifest entry."""
+    files = [f"{CHANNELS_DIR}/{channel:04d}.png"]
+    files += [f"{CHANNELS_DIR}/{channel:04d}_r{k}.png" for k in range(1, renders)]
+    for k, file in enumerate(files):
+        io.save_image(result.to_pil(first + k), out / file)
+    entry: dict[str, Any] = {"channel": channel, "file": files[0], "score": float(result.scores[first])}
+    if renders > 1:
+        entry["renders"] = files
+        entry["render_scores"] = [float(v) for v in result.scores[first : first + renders]]
+    if lowest is not None:
+        entry["negative"] = f"{CHANNELS_DIR}/{channel:04d}_neg.png"
+        entry["negative_score"] = float(lowest.scores[index])
+        io.save_image(lowest.to_pil(index), out / entry["negative"])
+    return entry
+
+
+def _negatives(
+    prepared: Prepared,
+    layer: str,
+    batch: list[int],
+    steps: int,
+    size: int | tuple[int, int] | None,
+    seed: int,
+    render_kwargs: dict[str, Any],
+) -> RenderResult:
+    """One image per channel of ``batch`` that minimizes it (its score is the channel's value)."""
+    # One image per channel: no renders, no diversity, and no per-render start images.
+    kwargs = {k: v for k, v in render_kwargs.items() if k not in ("renders", "diversity", "init")}
+    if render_kwargs.get("renders", 1) == 1 and "init" in render_kwargs:
+        kwargs["init"] = render_kwargs["init"]
+    lowest = render(
+        prepared,
+        -from_targets([f"{layer}:{c}" for c in batch]),
+        batch=len(batch),
+        steps=steps,
+        size=size,
+        seed=rng.ImageSeeds(rng.image_seed(seed, c) for c in batch),
+        diversity=0.0,
+        progress=False,
+        **kwargs,
+    )
+    if lowest.interrupted:
+        raise KeyboardInterrupt
+    lowest.scores = -lowest.scores
+    return lowest
 
 
 def _distributed(device: torch.device | str | None) -> tuple[int, int, torch.device | str | None, bool]:
@@ -308,12 +392,12 @@ def _load_progress(out: Path, settings: dict[str, Any], overwrite: bool) -> dict
         manifest = io.read_json(path)
         if not isinstance(manifest, dict):
             continue
-        changed = [k for k in _IDENTITY if manifest.get(k) != settings[k]]
+        changed = [k for k in _IDENTITY if manifest.get(k) != settings.get(k)]
         if changed:
             if overwrite:
                 continue
             was = ", ".join(f"{k}={manifest.get(k)!r}" for k in changed)
-            now = ", ".join(f"{k}={settings[k]!r}" for k in changed)
+            now = ", ".join(f"{k}={settings.get(k)!r}" for k in changed)
             raise AtlasSettingsError(
                 f"{out} holds an atlas made with {was}, but this run asks for {now}; use another "
                 "folder, or pass overwrite=True (--overwrite) to start over"

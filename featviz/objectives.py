@@ -192,7 +192,7 @@ def unit(target: Target, batch: int | None = None) -> Objective:
     ]
     return Objective(
         lambda acts: _only_image(units.values(acts[units.key]), batch),
-        {_recorded(target)},
+        {recorded(target)},
         f"{name}({target}{_batch_suffix(batch)})",
         units.check,
     )
@@ -201,7 +201,7 @@ def unit(target: Target, batch: int | None = None) -> Objective:
 # -- helpers shared by the unit objectives -----------------------------------------------------
 
 
-def _recorded(target: Target) -> str:
+def recorded(target: Target) -> str:
     """What must be recorded for ``target``: its layer, or an attention module's heads."""
     return target.layer + HEADS if target.kind == "head" else target.layer
 
@@ -524,8 +524,10 @@ def alignment(layer: str, decay_ratio: float = 2.0) -> Objective:
 def diversity(layer: str) -> Objective:
     """How different the images of the batch are in style at a layer (higher = more diverse).
 
-    Each image scores minus the mean cosine similarity of its Gram matrix with those of the other
-    images (Olah et al. 2017, Distill, "Diversity"); add it with a weight such as 100.
+    Each image scores minus its :func:`group_similarity` to the other images (Olah et al. 2017,
+    Distill, "Diversity"); add it with a weight such as 100. ``render(..., batch=K)`` of one
+    target already adds such a term at the target's layer (``diversity=``); use this one to
+    compare images at another layer.
     """
 
     def fn(acts: Acts) -> torch.Tensor:
@@ -533,15 +535,7 @@ def diversity(layer: str) -> Objective:
         n = act.shape[0]
         if n < 2:
             return torch.zeros(n, device=act.device, dtype=act.dtype)
-        if act.dim() == 4:
-            act = act.flatten(2)  # (B, C, P)
-        elif act.dim() == 3:
-            act = act.transpose(1, 2)
-        else:
-            act = act[:, :, None]
-        grams = F.normalize((act @ act.transpose(1, 2)).flatten(1), dim=1)
-        sims = grams @ grams.T
-        return -(sims.sum(1) - sims.diagonal()) / (n - 1)
+        return -group_similarity(act, n)
 
     return Objective(fn, {layer}, f"diversity({layer})")
 
@@ -659,7 +653,7 @@ def from_targets(targets: Sequence[str | Target]) -> Objective:
             part.check(shapes)
 
     text = ", ".join(str(t) for t in parsed)
-    return Objective(fn, {_recorded(t) for t in parsed}, f"targets({text})", validate)
+    return Objective(fn, {recorded(t) for t in parsed}, f"targets({text})", validate)
 
 
 __all__ = [
@@ -681,3 +675,29 @@ __all__ = [
     "blur_input_each_step",
     "constant",
 ]
+
+
+def group_similarity(act: torch.Tensor, group: int) -> torch.Tensor:
+    """For each image, its mean similarity to the other images of its group (``group``
+    consecutive images), ``(B,)``: the cosine between their channel Gram matrices for spatial
+    activations ``(B, C, H, W)`` and tokens ``(B, T, C)`` — what a texture shares, wherever it
+    sits (Lucid's diversity objective) — or between the activation vectors otherwise.
+
+    Raises:
+        InvalidArgumentError: the batch is not made of whole groups.
+    """
+    batch = act.shape[0]
+    if group < 2:
+        raise InvalidArgumentError(f"group_similarity compares groups of at least 2 images, got {group}")
+    if batch % group:
+        raise InvalidArgumentError(f"a batch of {batch} images does not split into groups of {group}")
+    act = act.float()
+    if act.dim() in (3, 4):
+        flat = act.flatten(2) if act.dim() == 4 else act.transpose(1, 2)  # (B, C, positions)
+        features = (flat @ flat.transpose(1, 2) / flat.shape[-1]).flatten(1)
+    else:
+        features = act.flatten(1)
+    features = F.normalize(features, dim=1).view(batch // group, group, -1)
+    sims = features @ features.transpose(1, 2)  # (groups, K, K)
+    others = (sims.sum(-1) - sims.diagonal(dim1=1, dim2=2)) / (group - 1)
+    return others.flatten()

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from featviz import rng
 from featviz.errors import InvalidArgumentError, NonFiniteError
-from featviz.objectives import Acts, Objective
+from featviz.objectives import Acts, Objective, group_similarity
 from featviz.options import ALPHA_PENALTY
 from featviz.param import ImageParam, composite, make_param
 from featviz.redirect import RedirectedReLU
@@ -69,6 +69,7 @@ def optimize(plan: Plan, rows: slice, bar: tqdm) -> RenderResult:
                 return images, objective(acts)
 
         _probe(evaluate, n_images, objective)
+        diverse_keys = plan.diversity_keys(rows)
         opt = plan.make_optimizer(image.parameters())
         draws = _Draws(plan.pipeline, seeds, plan.steps, plan.alpha, plan.device, plan.model_size)
         tally = _Tally(n_images, plan.image_size, plan.device)
@@ -86,8 +87,12 @@ def optimize(plan: Plan, rows: slice, bar: tqdm) -> RenderResult:
                 opt.zero_grad(set_to_none=True)
                 images = tally.watch(image())
                 flat, x = draws.view(images, step)
-                scores = _score_views(objective, {**forward(x), INPUT: flat}, plan.pipeline.views, n_images)
-                (-_with_opacity_cost(scores, images, plan.alpha).sum()).backward()
+                acts = {**forward(x), INPUT: flat}
+                scores = _score_views(objective, acts, plan.pipeline.views, n_images)
+                pursued = _with_opacity_cost(scores, images, plan.alpha)
+                if plan.diversity:
+                    pursued = _with_diversity(pursued, scores, acts, diverse_keys, n_images, plan)
+                (-pursued.sum()).backward()
                 tally.add(images, scores, image)
                 opt.step()
                 history.append(scores.detach())
@@ -200,6 +205,27 @@ def _with_opacity_cost(scores: torch.Tensor, images: torch.Tensor, alpha: bool) 
         return scores
     opacity = images[:, 3].flatten(1).mean(1)
     return scores - ALPHA_PENALTY * opacity * scores.detach().abs().clamp(min=1e-3)
+
+
+def _with_diversity(
+    pursued: torch.Tensor,
+    scores: torch.Tensor,
+    acts: Acts,
+    keys: list[str | None],
+    n_images: int,
+    plan: Plan,
+) -> torch.Tensor:
+    """Each image loses ``plan.diversity`` of its score times its mean similarity to the other
+    renders of its group (``plan.group`` consecutive images), compared at the group's layer."""
+    group = plan.group
+    first = next(k for k in acts if k != INPUT)  # an Objective's: the first of its layers that ran
+    layers = [first if key is None else key for key in keys]
+    if len(set(layers)) == 1:
+        similarity = group_similarity(acts[layers[0]][:n_images], group)
+    else:
+        parts = [acts[key][g * group : (g + 1) * group] for g, key in enumerate(layers)]
+        similarity = torch.cat([group_similarity(part, group) for part in parts])
+    return pursued - plan.diversity * scores.detach().abs().clamp(min=1e-3) * similarity
 
 
 def _score_views(objective: Objective, acts: Acts, views: int, n_images: int) -> torch.Tensor:

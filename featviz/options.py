@@ -28,6 +28,11 @@ from featviz.errors import InvalidArgumentError
 REDIRECT_STEPS = 16
 #: With ``alpha=True``, full opacity costs this share of the score (featviz.param.AlphaImage).
 ALPHA_PENALTY = 0.3
+# When the default pictures last changed (2026-11-27: FourierImage holds a natural contrast); atlases
+# record it, so a resume never mixes pictures made with two different defaults.
+PICTURE_DEFAULTS = "2026-11-27"
+# The default weight of the diversity term between several renders of one target.
+DIVERSITY = 0.5
 
 
 @dataclass(frozen=True)
@@ -172,6 +177,21 @@ OPTIONS: tuple[Option, ...] = (
         f"also learn transparency: images become RGBA, composited over a random colour each "
         f"step, and full opacity costs {ALPHA_PENALTY:g} of the score.",
         "bool",
+    ),
+    Option(
+        "renders",
+        1,
+        "renders per target, each from its own seed; with more than one, the diversity term keeps "
+        "them apart (a single target's batch= does the same).",
+        "int",
+    ),
+    Option(
+        "diversity",
+        DIVERSITY,
+        "weight of the diversity term when a target has several renders: each image loses this "
+        "share of its score times its mean similarity (cosine of activation Gram matrices at the "
+        "target's layer) to the other renders of its target; 0 = independent renders.",
+        "float",
     ),
     Option("progress", True, "show a tqdm progress bar.", "bool", cli=False),
 )

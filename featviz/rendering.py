@@ -24,7 +24,7 @@ from featviz import options as opts
 from featviz import rng
 from featviz.errors import InvalidArgumentError
 from featviz.io import load_images
-from featviz.objectives import Objective, from_targets, unit
+from featviz.objectives import Objective, from_targets, recorded, unit
 from featviz.param import ImageParam, MacoImage, default_lr, normalize_size
 from featviz.prepared import Prepared, prepare
 from featviz.result import RenderResult
@@ -80,7 +80,7 @@ def render(
 
     given = opts.from_keywords(options)
     prepared = prepare(model, preprocess=given.preprocess, device=given.device, layouts=given.layouts)
-    plan = make_plan(prepared, resolve_targets(target, channels, batch), given)
+    plan = make_plan(prepared, resolve_targets(target, channels, batch, given.renders), given)
     bar = tqdm(total=plan.steps * plan.n_images, disable=not given.progress, desc=plan.label, leave=False)
     parts: list[RenderResult] = []
     with bar:
@@ -121,31 +121,39 @@ class Request:
     objective: Objective | None
     targets: list[Target] | None
     labels: list[str]
+    #: Consecutive images that render the same target (kept apart by the diversity term).
+    group: int = 1
 
 
 def resolve_targets(
-    target: TargetLike | Sequence[str | Target], channels: Iterable[int] | None, batch: int | None
+    target: TargetLike | Sequence[str | Target],
+    channels: Iterable[int] | None,
+    batch: int | None,
+    renders: int = 1,
 ) -> Request:
-    """Parse ``target`` (with ``channels=`` / ``batch=``) into a :class:`Request`.
+    """Parse ``target`` (with ``channels=`` / ``batch=`` / ``renders=``) into a :class:`Request`.
 
     Raises:
         TargetSyntaxError: a malformed target string.
-        InvalidArgumentError: ``channels`` without a whole-layer target, a bad ``batch``, an empty
-            list, or a value of another kind.
+        InvalidArgumentError: ``channels`` without a whole-layer target, a bad ``batch`` or
+            ``renders``, an empty list, or a value of another kind.
     """
     if batch is not None and (not isinstance(batch, int) or isinstance(batch, bool) or batch < 1):
         raise InvalidArgumentError(f"batch must be a positive int, got {batch!r}")
+    if not isinstance(renders, int) or isinstance(renders, bool) or renders < 1:
+        raise InvalidArgumentError(f"renders must be a positive int, got {renders!r}")
     if channels is not None:
         layer = parse_target(target) if isinstance(target, (str, Target)) else None
         if layer is None or layer.channel is not None:
             what = f"{str(layer)!r}, which already names a channel" if layer else type(target).__name__
             raise InvalidArgumentError(f"channels= needs a whole-layer target such as 'layer4', got {what}")
         target = [Target(layer.layer, int(c)) for c in channels]
-    if isinstance(target, Objective):
-        return Request(target, None, [repr(target)] * (batch or 1))
+    n = (batch or 1) * renders
+    if isinstance(target, Objective):  # its own per-image meaning: only renders= makes groups
+        return Request(target, None, [repr(target)] * n, renders)
     if isinstance(target, (str, Target)):
         parsed = parse_target(target)
-        return Request(unit(parsed), None, [str(parsed)] * (batch or 1))
+        return Request(unit(parsed), None, [str(parsed)] * n, n)
     if not isinstance(target, Sequence) or isinstance(target, (bytes, bytearray)):
         raise InvalidArgumentError(
             f"target must be a target string, an Objective, or a list of target strings; got "
@@ -159,7 +167,8 @@ def resolve_targets(
             f"batch={batch} but {len(targets)} targets were given; a list of targets renders one "
             "image per target, so leave batch out"
         )
-    return Request(None, targets, [str(t) for t in targets])
+    targets = [t for t in targets for _ in range(renders)]
+    return Request(None, targets, [str(t) for t in targets], renders)
 
 
 @dataclass
@@ -180,6 +189,9 @@ class Plan:
     compile: bool
     redirect_steps: int
     alpha: bool
+    diversity: float
+    #: Consecutive images optimized together and kept apart by the diversity term (1: none).
+    group: int
     init: torch.Tensor | None
     batch_size: int
     settings: dict[str, object]
@@ -214,6 +226,13 @@ class Plan:
             return self.request.objective
         return from_targets((self.request.targets or [])[rows])
 
+    def diversity_keys(self, rows: slice) -> list[str | None]:
+        """For each group of ``rows``, the activation its diversity term compares: its target's
+        layer; None for an Objective (the first of its layers that runs)."""
+        if self.request.targets is None:
+            return [None] * ((rows.stop - rows.start) // self.group)
+        return [recorded(t) for t in self.request.targets[rows][:: self.group]]
+
     def init_images(self, rows: slice) -> torch.Tensor | None:
         """The start images of ``rows``: their own, or the one image shared by all."""
         if self.init is None or len(self.init) == 1:
@@ -233,6 +252,7 @@ def make_plan(prepared: Prepared, request: Request, given: Any) -> Plan:  # noqa
         transforms = "multicrop" if given.param == "maco" or isinstance(given.param, MacoImage) else "wide"
     device = prepared.device
     n_images = len(request.labels)
+    diversity = _diversity(given.diversity)
     plan = Plan(
         prepared=prepared,
         request=request,
@@ -248,6 +268,8 @@ def make_plan(prepared: Prepared, request: Request, given: Any) -> Plan:  # noqa
         compile=bool(given.compile),
         redirect_steps=min(_redirect_steps(given.redirect_relu), steps),
         alpha=bool(given.alpha),
+        diversity=diversity if request.group > 1 else 0.0,
+        group=request.group if request.group > 1 and diversity > 0 else 1,
         init=_init(given.init, image_size, n_images, prepared.channels),
         batch_size=n_images,
         settings={},
@@ -257,6 +279,7 @@ def make_plan(prepared: Prepared, request: Request, given: Any) -> Plan:  # noqa
     )
     if not plan.splittable:
         plan.batch_size = n_images
+    plan.batch_size = _whole_groups(plan.batch_size, plan.group)
     plan.settings = {
         "model": prepared.name,
         "objective": repr(request.objective)
@@ -284,6 +307,8 @@ def make_plan(prepared: Prepared, request: Request, given: Any) -> Plan:  # noqa
         "redirect_relu": plan.redirect_steps,
         "alpha": plan.alpha,
         "batch_size": plan.batch_size,
+        "renders": request.group,
+        "diversity": plan.diversity,
     }
     return plan
 
@@ -318,6 +343,23 @@ def _redirect_steps(redirect: object) -> int:
             f"redirect_relu must be True, False or a number of steps, got {redirect!r}"
         )
     return opts.REDIRECT_STEPS if redirect is True else int(redirect)
+
+
+def _whole_groups(batch_size: int, group: int) -> int:
+    """The largest multiple of ``group`` not above ``batch_size`` (at least one group): the
+    renders of one target are optimized together, since the diversity term compares them."""
+    return max(group, batch_size // group * group)
+
+
+def _diversity(diversity: object) -> float:
+    if (
+        not isinstance(diversity, (int, float))
+        or isinstance(diversity, bool)
+        or not math.isfinite(diversity)
+        or diversity < 0
+    ):
+        raise InvalidArgumentError(f"diversity must be a number >= 0, got {diversity!r}")
+    return float(diversity)
 
 
 def _batch_size(batch_size: object) -> int | None:
@@ -369,11 +411,11 @@ def _init(init: object, image_size: tuple[int, int], n_images: int, channels: in
 
 def _after_out_of_memory(plan: Plan, error: torch.OutOfMemoryError, start: int, stop: int, bar: tqdm) -> int:
     """Halve the chunk after a CUDA out-of-memory error (or re-raise at one image)."""
-    if not plan.splittable or stop - start == 1:
+    if not plan.splittable or stop - start <= plan.group:
         raise error
     bar.reset(total=bar.total)  # recount: the chunk in flight starts over
     bar.update(plan.steps * start)
-    size = max(1, (stop - start) // 2)
+    size = _whole_groups(max(1, (stop - start) // 2), plan.group)
     plan.settings["batch_size"] = size
     warnings.warn(f"out of memory ({error}); retrying with batch_size={size}", stacklevel=3)
     if plan.device.type == "cuda":

@@ -299,3 +299,44 @@ def test_an_atlas_with_a_function_as_preprocess_resumes(tiny, tmp_path) -> None:
     )
     featviz.atlas(tiny, "conv3", range(3), out, preprocess=grey_world, **FAST)  # no AtlasSettingsError
     assert len(list((out / "channels").iterdir())) == 3
+
+
+def test_atlas_with_several_renders_and_negatives(tiny, tmp_path) -> None:
+    out = tmp_path / "k"
+    featviz.atlas(tiny, "conv3", range(3), out, renders=2, negative=True, **FAST)
+    names = sorted(p.name for p in (out / "channels").iterdir())
+    assert names == sorted(f"{c:04d}{suffix}.png" for c in range(3) for suffix in ("", "_r1", "_neg"))
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["negative"] is True and manifest["render"]["renders"] == "2"
+    for entry in manifest["channels"]:
+        c = entry["channel"]
+        assert entry["renders"] == [f"channels/{c:04d}.png", f"channels/{c:04d}_r1.png"]
+        assert entry["negative"] == f"channels/{c:04d}_neg.png"
+        assert entry["negative_score"] < min(entry["render_scores"])  # it turns the channel down
+        response = featviz.metrics.unit_response(tiny, f"conv3:{c}", _png(out / entry["negative"])[None])
+        assert float(response) == pytest.approx(entry["negative_score"], abs=0.05)
+    page = (out / "index.html").read_text()
+    assert "_neg.png" in page and "_r1.png" in page
+
+
+def test_an_atlas_made_with_the_old_default_look_is_not_resumed_with_the_new_one(tiny, tmp_path) -> None:
+    out = tmp_path / "old"
+    featviz.atlas(tiny, "conv3", range(2), out, **FAST)
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["picture_defaults"]  # as written before the held-contrast default
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(AtlasSettingsError, match="picture_defaults=None"):
+        featviz.atlas(tiny, "conv3", range(4), out, **FAST)
+    featviz.atlas(tiny, "conv3", range(2), tmp_path / "plain", **FAST)
+    with pytest.raises(AtlasSettingsError, match="negative"):  # negatives for some channels only
+        featviz.atlas(tiny, "conv3", range(4), tmp_path / "plain", negative=True, **FAST)
+
+
+def test_resume_redoes_a_channel_whose_extra_render_went_missing(tiny, tmp_path) -> None:
+    out = tmp_path / "k"
+    featviz.atlas(tiny, "conv3", range(2), out, renders=2, negative=True, **FAST)
+    (out / "channels" / "0001_neg.png").unlink()
+    before = (out / "channels" / "0000_r1.png").stat().st_mtime_ns
+    featviz.atlas(tiny, "conv3", range(2), out, renders=2, negative=True, **FAST)
+    assert (out / "channels" / "0001_neg.png").exists()
+    assert (out / "channels" / "0000_r1.png").stat().st_mtime_ns == before  # channel 0 was kept

@@ -242,3 +242,14 @@ def test_gallery_renders_every_thumbnail_in_headless_chromium(tiny, tmp_path) ->
     )
     with Image.open(shot) as image:
         assert np.unique(np.array(image.convert("L"))).size > 10  # pictures, not a blank page
+
+
+@needs_chromium
+def test_gallery_shows_further_renders_and_negatives_in_headless_chromium(tiny, tmp_path) -> None:
+    out = tmp_path / "k"
+    featviz.atlas(tiny, "conv3", range(3), out, renders=2, negative=True, **FAST)
+    dom = run_chromium((out / "index.html").as_uri(), tmp_path / "profile", "--dump-dom")
+    match = re.search(r'data-images-loaded="(\d+)/(\d+)"', dom.stdout)
+    assert match, dom.stderr[-2000:]
+    assert match.group(1) == match.group(2) == str(3 * 3)  # picture, second render, negative
+    assert dom.stdout.count('class="vis neg"') == 3

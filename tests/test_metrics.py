@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -90,3 +91,144 @@ def test_rgba_renders_are_scored_over_grey() -> None:
     rgba = torch.rand(2, 4, 8, 8)
     rgba[:, 3] = 0.0  # fully transparent: a viewer sees the grey background
     assert torch.allclose(metrics.quantize(rgba), torch.full((2, 3, 8, 8), 128 / 255))
+
+
+# -- colour and contrast -------------------------------------------------------------------------
+
+
+def test_colourfulness_and_contrast_of_images_with_known_answers() -> None:
+    grey = torch.full((1, 3, 16, 16), 0.5)
+    assert metrics.colourfulness(grey).item() == 0 and metrics.contrast(grey).item() == 0
+    # half black, half white: grey values 0 and 255, standard deviation 127.5
+    halves = torch.zeros(1, 3, 16, 16)
+    halves[..., 8:] = 1
+    assert metrics.contrast(halves).item() == pytest.approx(127.5)
+    assert metrics.colourfulness(halves).item() == 0  # no colour, only brightness
+    # pure red: rg = 255, yb = 127.5 everywhere, no spread: M = 0.3 * sqrt(255² + 127.5²)
+    red = torch.zeros(1, 3, 4, 4)
+    red[:, 0] = 1
+    assert metrics.colourfulness(red).item() == pytest.approx(0.3 * (255**2 + 127.5**2) ** 0.5, rel=1e-4)
+    # half red, half green: σ_rg = 255, σ_yb = 0, μ_rg = 0, μ_yb = 127.5
+    split = torch.zeros(1, 3, 4, 4)
+    split[:, 0, :, :2] = 1
+    split[:, 1, :, 2:] = 1
+    assert metrics.colourfulness(split).item() == pytest.approx(255 + 0.3 * 127.5, rel=1e-4)
+
+
+def test_the_natural_pool_and_its_colour_band() -> None:
+    pool = metrics.natural_pool(size=64)
+    assert len(pool) > 1000 and len(set(pool.sources)) == 18
+    assert pool.images.shape[1:] == (3, 64, 64) and len(pool.sources) == len(pool)
+    assert len(pool.colour()) < len(pool)  # the grey photos are left out of the colour band
+    band = metrics.natural_band(pool)
+    for name in ("colourfulness", "contrast"):
+        assert 10 < band[name]["low"] < band[name]["median"] < band[name]["high"] < 120
+    assert metrics.natural_pool(size=64) is pool  # built once per process
+
+
+def test_a_folder_pool_keeps_each_crops_photo(tmp_path) -> None:
+    from PIL import Image
+
+    for name, colour in (("red", (200, 30, 30)), ("blue", (30, 30, 200))):
+        Image.new("RGB", (90, 60), colour).save(tmp_path / f"{name}.png")
+    pool = metrics.natural_pool(tmp_path, size=32)
+    crops = len(pool) // 2
+    assert sorted(set(pool.sources)) == [str(tmp_path / "blue.png"), str(tmp_path / "red.png")]
+    blue = pool.images[:crops]  # files are read in sorted order
+    assert torch.all(blue[:, 2] > blue[:, 0])
+    assert pool.source_ids().tolist() == [0] * crops + [1] * crops
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(featviz.InvalidArgumentError, match="no .*images"):
+        metrics.natural_pool(tmp_path / "empty", size=32)
+
+
+# -- interpretability and path similarity, with a unit and a judge whose answers are known ----------
+
+
+class _Redness(torch.nn.Module):
+    """A "model" whose one layer is the image's redness map (channel 0) and blueness (channel 1)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.colour = torch.nn.Conv2d(3, 2, 1, bias=False)
+        with torch.no_grad():
+            self.colour.weight.copy_(torch.tensor([[1.0, -0.5, -0.5], [-0.5, -0.5, 1.0]]).view(2, 3, 1, 1))
+        self.deeper = torch.nn.Conv2d(2, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.deeper(self.colour(x)).mean((2, 3))
+
+
+class _MeanColour(torch.nn.Module):
+    """A judge whose features are the image's mean colour."""
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean((2, 3)) + 3.0  # inputs are normalized around 0; keep features positive
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(x)
+
+
+def _colour_pool(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for index in range(12):  # photos from red to blue, with texture
+        t = index / 11
+        base = np.array([255 * (1 - t), 60, 255 * t])
+        noise = rng.normal(0, 20, (48, 48, 3))
+        Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8)).save(tmp_path / f"p{index:02d}.png")
+    return metrics.natural_pool(tmp_path, size=32)
+
+
+def test_a_render_of_the_units_colour_explains_it_and_its_opposite_does_not(tmp_path) -> None:
+    pool = _colour_pool(tmp_path)
+    model, judge = _Redness(), _MeanColour()
+    red = torch.zeros(1, 3, 32, 32)
+    red[:, 0] = 1
+    blue = red.roll(2, dims=1)
+    kwargs = {"pool": pool, "judges": [judge], "pairs": 50, "share": 0.2}
+    good = metrics.interpretability(model, "colour:0", red, **kwargs)
+    bad = metrics.interpretability(model, "colour:0", blue, **kwargs)
+    assert good.score == 1.0 and bad.score == 0.0 and good.pairs == 50
+    assert good.natural[1][0] == good.natural[9][0] == 1.0  # the reddest other photos point the same way
+    assert bad.stderr == 0.0
+    # the same pairs are asked whatever the render: the baselines do not depend on it
+    assert bad.natural == good.natural
+
+
+def test_too_few_photos_for_the_exemplars_is_a_clear_error(tmp_path) -> None:
+    from PIL import Image
+
+    for index in range(2):
+        Image.new("RGB", (40, 40), (100 * index, 50, 50)).save(tmp_path / f"{index}.png")
+    pool = metrics.natural_pool(tmp_path, size=32)
+    with pytest.raises(featviz.InvalidArgumentError, match="too few crops outside the query photos"):
+        metrics.interpretability(
+            _Redness(), "colour:0", torch.rand(1, 3, 32, 32), pool=pool, judges=[_MeanColour()]
+        )
+
+
+def test_path_similarity_tells_a_natural_path_from_an_unnatural_one(tmp_path) -> None:
+    pool = _colour_pool(tmp_path)
+    model = _Redness()
+    order = metrics.pool_responses(model, ["colour:0"], pool)[:, 0].argsort(descending=True)
+    top = pool.images[order[:1]]
+    assert metrics.layers_below(model, "deeper") == ["colour", "deeper"]
+    natural = metrics.path_similarity(model, "colour:0", top, pool=pool, exemplars=4)
+    blue = metrics.path_similarity(model, "colour:0", pool.images[order[-1:]], pool=pool, exemplars=4)
+    assert natural.layers == ("colour",)  # the layer of the unit; nothing runs before it
+    assert natural.margin > 0.5 > blue.margin
+    assert natural.top[0] > natural.random[0]
+
+
+def test_pool_responses_follow_the_preprocessing(tmp_path) -> None:
+    pool = _colour_pool(tmp_path)
+    model = _Redness()
+    plain = metrics.pool_responses(
+        model, ["colour:0"], pool, preprocess={"mean": [0.0] * 3, "std": [1.0] * 3}
+    )
+    scaled = metrics.pool_responses(
+        model, ["colour:0"], pool, preprocess={"mean": [0.0] * 3, "std": [0.5] * 3}
+    )
+    assert torch.allclose(scaled, 2 * plain, rtol=1e-4)  # not the cached answer of the first

@@ -243,3 +243,38 @@ def test_alpha_image_adds_an_opacity_channel() -> None:
     assert torch.allclose(over_white, x[:, :3] * x[:, 3:] + (1 - x[:, 3:]))
     with pytest.raises(InvalidArgumentError):
         AlphaImage(FourierImage(8), start=1.0)
+
+
+def test_held_contrast_keeps_each_colour_channels_spread_whatever_the_parameters() -> None:
+    from featviz.param import NATURAL_GREY_SPREAD, NATURAL_SPREAD
+
+    image = FourierImage(48, 2, seed=[1, 2], contrast=(0.5, 2.0))
+    with torch.no_grad():
+        image.spectrum.mul_(37.0)  # what a long optimization does to the free spectrum
+        held = image._held(image.raw())
+    spread = held.std((-2, -1), unbiased=False)
+    expected = torch.tensor(NATURAL_SPREAD) * torch.tensor([0.5, 2.0, 2.0])  # luminance, colour
+    assert torch.allclose(spread, expected.expand(2, 3), rtol=1e-4)
+    free = FourierImage(48, 1, seed=1, contrast=None)
+    assert free().std() < 0.01 < image().std()  # held images start with a photo's contrast
+    grey = FourierImage(48, 1, channels=1, contrast=(0.5, 2.0))
+    spread = grey._held(grey.raw()).std(unbiased=False)
+    assert torch.allclose(spread, torch.tensor(NATURAL_GREY_SPREAD * 0.5), rtol=1e-4)
+
+
+def test_held_contrast_reproduces_a_start_image_and_learns_a_gain() -> None:
+    photo = torch.rand(1, 3, 40, 40) * 0.6 + 0.2
+    image = FourierImage(40, 1, contrast=1.0, learn_contrast=True)
+    image.set_image(photo)
+    assert torch.allclose(image(), photo, atol=1e-4)
+    assert [name for name, _ in image.named_parameters()] == ["gain", "spectrum"]
+    before = image().std()
+    with torch.no_grad():
+        image.gain.fill_(0.5)
+    assert image().std() > before
+
+
+@pytest.mark.parametrize("contrast", [0, -1.0, (1.0, 2.0, 3.0), "high", True])
+def test_bad_contrast_is_a_featviz_error(contrast) -> None:
+    with pytest.raises(InvalidArgumentError, match="contrast must be"):
+        FourierImage(16, 1, contrast=contrast)

@@ -84,12 +84,15 @@ def test_render_wakes_a_dead_unit_only_with_redirection() -> None:
     model = _DeadStart()
     kwargs = {"steps": 40, "size": 16, "progress": False, "transforms": "none", "lr": 0.1}
     before = snapshot(model)
+    pre = {"mean": [0.0], "std": [1.0]}
+
+    def grey_start() -> featviz.param.FourierImage:  # Lucid's free contrast: a near-grey start
+        return featviz.param.FourierImage(16, 1, contrast=None)
+
     stuck = featviz.render(
-        model, "conv2:0", redirect_relu=False, preprocess={"mean": [0.0], "std": [1.0]}, **kwargs
+        model, "conv2:0", redirect_relu=False, preprocess=pre, param=grey_start(), **kwargs
     )
-    woken = featviz.render(
-        model, "conv2:0", redirect_relu=True, preprocess={"mean": [0.0], "std": [1.0]}, **kwargs
-    )
+    woken = featviz.render(model, "conv2:0", redirect_relu=True, preprocess=pre, param=grey_start(), **kwargs)
     assert torch.allclose(stuck.history[-1], stuck.history[0])  # zero gradient: nothing moves
     assert woken.scores[0] > stuck.scores[0] + 0.1
     assert woken.settings["redirect_relu"] == min(REDIRECT_STEPS, kwargs["steps"])

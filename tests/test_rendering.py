@@ -277,3 +277,63 @@ def test_default_render_settings_follow_the_options_table(tiny) -> None:
 def test_unknown_option_suggests_the_right_name(tiny) -> None:
     with pytest.raises(InvalidArgumentError, match="Did you mean 'steps'"):
         featviz.render(tiny, "conv3:1", step=3)
+
+
+def test_several_renders_per_target_are_kept_apart_by_the_diversity_term(tiny) -> None:
+    kwargs = {**FAST, "steps": 24, "transforms": "none"}
+    same = featviz.render(tiny, ["conv3:1", "conv3:2"], renders=3, diversity=0.0, **kwargs)
+    apart = featviz.render(tiny, ["conv3:1", "conv3:2"], renders=3, **kwargs)
+    assert apart.targets == ["conv3:1"] * 3 + ["conv3:2"] * 3
+    assert apart.settings["renders"] == 3 and apart.settings["diversity"] > 0
+    assert same.settings["diversity"] == 0.0
+
+    def likeness(result: featviz.RenderResult) -> float:
+        acts = featviz.prepare(tiny).activations(result.images, ["conv3"])["conv3"]
+        return float(obj.group_similarity(acts, 3).mean())
+
+    assert likeness(apart) < likeness(same)
+    # the reported scores are the units' own, not the diversity-weighted ones
+    direct = featviz.metrics.unit_response(tiny, "conv3:1", apart.images[:3])
+    assert torch.allclose(apart.scores[:3], direct, rtol=1e-4, atol=1e-5)
+
+
+def test_a_single_targets_batch_is_diverse_too_and_groups_stay_in_one_chunk(tiny) -> None:
+    result = featviz.render(tiny, "conv3:1", batch=4, **FAST)
+    assert len(result) == 4 and result.settings["renders"] == 4 and result.settings["diversity"] > 0
+    chunked = featviz.render(tiny, ["conv3:1", "conv3:2"], renders=2, batch_size=3, **FAST)
+    assert chunked.settings["batch_size"] == 2  # whole groups only
+
+
+def test_group_similarity_has_known_answers() -> None:
+    same = torch.rand(1, 4, 5, 5).repeat(2, 1, 1, 1)
+    assert torch.allclose(obj.group_similarity(same, 2), torch.ones(2))
+    vectors = torch.eye(3)  # three orthogonal activation vectors in one group
+    assert torch.allclose(obj.group_similarity(vectors, 3), torch.zeros(3))
+    with pytest.raises(featviz.InvalidArgumentError, match="groups of 2"):
+        obj.group_similarity(torch.rand(3, 4), 2)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"renders": 0}, "renders"),
+        ({"renders": 1.5}, "renders"),
+        ({"renders": 2, "diversity": -1}, "diversity"),
+    ],
+)
+def test_bad_renders_and_diversity(tiny, kwargs, match) -> None:
+    with pytest.raises(featviz.InvalidArgumentError, match=match):
+        featviz.render(tiny, ["conv3:1"], **FAST, **kwargs)
+
+
+def test_renders_with_a_measured_batch_size_and_targets_on_several_layers(
+    tiny, tmp_path, monkeypatch
+) -> None:
+    from featviz import batching
+
+    monkeypatch.setenv("FEATVIZ_CACHE_DIR", str(tmp_path))  # nothing measured yet: measure now
+    monkeypatch.setattr(batching, "_measured", {})
+    result = featviz.render(tiny, ["conv2:1", "conv3:1", "fc:3"], renders=2, **FAST)
+    assert result.targets == ["conv2:1", "conv2:1", "conv3:1", "conv3:1", "fc:3", "fc:3"]
+    assert result.settings["batch_size"] % 2 == 0
+    assert torch.isfinite(result.scores).all()

@@ -238,7 +238,7 @@ def several(model, many: torch.Tensor, targets: list[str], k: int, judges: list[
     n = len(targets)
     return {
         "renders": k,
-        "interpretability_k": (sum(v for v, _ in scores) / n, sum(se * se for _, se in scores) ** 0.5 / n),
+        "interpretability_k": _mean_se(scores),
         "diversity_k": sum(spread) / n,
     }
 
@@ -297,6 +297,12 @@ def score(
     return row
 
 
+def _mean_se(values: list[tuple[float, float]]) -> tuple[float, float]:
+    """The mean of per-unit (score, standard error) pairs and its standard error (units independent)."""
+    n = len(values)
+    return sum(v for v, _ in values) / n, sum(se * se for _, se in values) ** 0.5 / n
+
+
 def explains(model, images: torch.Tensor, targets: list[str], judges: list[str], pool) -> dict:
     """Interpretability (one render per unit, and the natural baselines) and path similarity,
     averaged over the units; standard errors combine the units' as independent."""
@@ -314,13 +320,10 @@ def explains(model, images: torch.Tensor, targets: list[str], judges: list[str],
         natural_margins.append(path.natural_margin)
     n = len(targets)
 
-    def mean_se(values: list[tuple[float, float]]) -> tuple[float, float]:
-        return sum(v for v, _ in values) / n, sum(se * se for _, se in values) ** 0.5 / n
-
     return {
-        "interpretability": mean_se(scores),
-        "natural_1": mean_se(natural1),
-        "natural_9": mean_se(natural9),
+        "interpretability": _mean_se(scores),
+        "natural_1": _mean_se(natural1),
+        "natural_9": _mean_se(natural9),
         "path_margin": sum(margins) / n,
         "natural_path_margin": sum(natural_margins) / n,
         "per_unit_interpretability": {t: round(v, 3) for t, (v, _) in zip(targets, scores, strict=True)},

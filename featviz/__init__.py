@@ -45,12 +45,16 @@ _LAZY = {
     "AtlasResult": "featviz.neuron_atlas",
     "caricature": "featviz.photo",
     "accentuate": "featviz.photo",
+    "explain": "featviz.explanation",
+    "Explanation": "featviz.explanation",
 }
 _SUBMODULES = {
     "batching",
     "cli",
     "errors",
     "exemplars",
+    "explanation",
+    "explain_page",
     "gallery",
     "hooks",
     "html",
@@ -66,6 +70,7 @@ _SUBMODULES = {
     "prepared",
     "preprocess",
     "redirect",
+    "render_cache",
     "rendering",
     "result",
     "rng",
@@ -76,6 +81,7 @@ _SUBMODULES = {
 
 if TYPE_CHECKING:  # pragma: no cover
     from featviz import objectives, param, transforms  # noqa: F401
+    from featviz.explanation import Explanation, explain  # noqa: F401
     from featviz.neuron_atlas import AtlasResult, atlas  # noqa: F401
     from featviz.photo import accentuate, caricature  # noqa: F401
     from featviz.prepared import LayerInfo, Prepared, layers, prepare  # noqa: F401
@@ -104,6 +110,8 @@ __all__ = [
     "AtlasResult",
     "caricature",
     "accentuate",
+    "explain",
+    "Explanation",
     "layers",
     "LayerInfo",
     "load_model",

@@ -17,7 +17,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from featviz.errors import FeatvizError, InvalidArgumentError
-from featviz.options import OPTIONS, shows_default
+from featviz.options import (
+    EXPLAIN_GRID,
+    EXPLAIN_GROUPS,
+    EXPLAIN_SIZE,
+    EXPLAIN_STEPS,
+    EXPLAIN_TOP,
+    OPTIONS,
+    shows_default,
+)
 from featviz.targets import GRAMMAR, parse_channels
 
 _MODEL_HELP = (
@@ -140,6 +148,42 @@ def _atlas(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explain(args: argparse.Namespace) -> int:
+    import featviz
+
+    model = _load(args.model)
+    options = _render_options(args)
+    options["device"] = _device(model, options["device"])
+    layers = [layer.strip() for layer in args.layers.split(",") if layer.strip()] if args.layers else None
+    explanation = featviz.explain(
+        model,
+        args.image,
+        layers,
+        args.target,
+        grid=args.grid,
+        groups=args.groups,
+        top=args.top,
+        cache=False if args.no_cache else (args.cache or True),
+        atlases=args.atlas or (),
+        **options,
+    )
+    index = explanation.save(args.output)
+    for index_, name, probability in explanation.predictions[:3]:
+        print(f"{name} ({index_})\t{probability:.3f}")
+    print(
+        f"wrote {index} ({len(explanation.layers)} layers; {explanation.rendered} renders made, "
+        f"{explanation.reused} from the cache; {explanation.seconds:.1f} s)"
+    )
+    if explanation.interrupted:
+        print(
+            "featviz: interrupted; the report shows the finished renders (kept in the cache); rerun "
+            "the same command to complete it",
+            file=sys.stderr,
+        )
+        return 130
+    return 0
+
+
 def _layers(args: argparse.Namespace) -> int:
     import featviz
 
@@ -184,18 +228,18 @@ def _render_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-def _add_render_options(parser: argparse.ArgumentParser) -> None:
+def _add_render_options(parser: argparse.ArgumentParser, defaults: dict[str, Any] | None = None) -> None:
+    """The render options as flags; ``defaults`` overrides some (a command with its own)."""
+    defaults = defaults or {}
     for option in OPTIONS:
         if not option.cli:
             continue
         parsing = dict(_PARSING.get(option.name, {}))
         flag = parsing.pop("flag", "--" + option.name.replace("_", "-"))
-        default = (
-            f" (default: {option.default})" if shows_default(option) and not parsing.get("action") else ""
-        )
-        parser.add_argument(
-            flag, dest=option.name, default=option.default, help=option.help + default, **parsing
-        )
+        value = defaults.get(option.name, option.default)
+        shown = option.name in defaults or shows_default(option)
+        default = f" (default: {value})" if shown and not parsing.get("action") else ""
+        parser.add_argument(flag, dest=option.name, default=value, help=option.help + default, **parsing)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -258,6 +302,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     atlas.add_argument("--overwrite", action="store_true", help="start over if settings changed")
     atlas.set_defaults(run=_atlas)
+
+    explain = commands.add_parser(
+        "explain",
+        help="explain what a model sees in a photo, layer by layer, into a report folder",
+        description="What each layer sees in a photo and where, which channels carry the decision: "
+        "activation maps, semantic dictionary, activation grid, neuron groups (NMF), attribution "
+        "(gradient x activation, Grad-CAM), with renders. Writes DIR/index.html (self-contained), "
+        "PNGs and explanation.json. Renders are cached, so a second explanation is fast.",
+    )
+    explain.add_argument("model", help=_MODEL_HELP)
+    explain.add_argument("image", help="the photo (any image file Pillow reads)")
+    explain.add_argument("-o", "--output", default="explanation", help="output folder (default explanation)")
+    explain.add_argument("--layers", help="comma-separated layers (default: about 5 block outputs)")
+    explain.add_argument("--target", type=int, help="class index to attribute (default: the top class)")
+    explain.add_argument(
+        "--grid",
+        type=int,
+        default=EXPLAIN_GRID,
+        help=f"most activation-grid cells per side (default {EXPLAIN_GRID})",
+    )
+    explain.add_argument(
+        "--groups",
+        type=int,
+        default=EXPLAIN_GROUPS,
+        help=f"neuron groups (NMF) per layer (default {EXPLAIN_GROUPS})",
+    )
+    explain.add_argument(
+        "--top", type=int, default=EXPLAIN_TOP, help=f"channels per layer shown (default {EXPLAIN_TOP})"
+    )
+    explain.add_argument("--cache", help="render cache folder (default: featviz's cache directory)")
+    explain.add_argument("--no-cache", action="store_true", help="render everything anew, store nothing")
+    explain.add_argument(
+        "--atlas", action="append", help="an atlas folder of this model to reuse renders from (repeatable)"
+    )
+    _add_render_options(explain, {"steps": EXPLAIN_STEPS, "size": EXPLAIN_SIZE})
+    explain.set_defaults(run=_explain)
 
     layers = commands.add_parser("layers", help="list a model's addressable layers")
     layers.add_argument("model", help=_MODEL_HELP)

@@ -120,6 +120,22 @@ def class_photos(label: int, size: int = 224) -> torch.Tensor:
     return io.quantized(torch.stack(_five_crops(photo(CLASS_PHOTOS[label]), size)))
 
 
+#: Where the cat is in :func:`cat_on_coffee`: rows and columns (top, bottom, left, right), 224 px.
+CAT_BOX = (40, 184, 0, 144)
+
+
+def cat_on_coffee() -> torch.Tensor:
+    """scikit-image's cat (chelsea) pasted on its coffee photo: ``(3, 224, 224)`` in [0, 1].
+
+    A known box around the cat (:data:`CAT_BOX`, 41 % of the picture) and a competing object (an
+    espresso cup) beside it: the test picture for attribution maps, and the example report's photo.
+    """
+    top, bottom, left, right = CAT_BOX
+    canvas = io.load_images(photo("coffee"), (224, 224))[0].clone()
+    canvas[:, top:bottom, left:right] = io.load_images(photo("chelsea"), (bottom - top, right - left))[0]
+    return canvas
+
+
 @dataclass(eq=False)
 class NaturalPool:
     """Natural crops and the photo each came from, with per-model caches of what metrics ask.

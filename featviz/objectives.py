@@ -451,30 +451,70 @@ def direction(
     _check_batch(batch)
     vec = torch.as_tensor(vector, dtype=torch.float32).flatten()
 
-    def validate(shapes: Shapes) -> None:
-        shape = shapes[layer]
-        count = shape[_channel_axis(shape)] if shape else 0
-        if count != vec.numel():
-            raise InvalidArgumentError(
-                f"direction has {vec.numel()} entries but layer {layer!r} has {count} channels"
-            )
+    def fn(acts: Acts) -> torch.Tensor:
+        return _only_image(_along(acts[layer], vec[None], cossim_pow), batch)
+
+    power = f", cossim_pow={_number(cossim_pow)}" if cossim_pow else ""
+    description = f"direction({layer}{power}{_batch_suffix(batch)})"
+    return Objective(fn, {layer}, description, _width_check(layer, vec.numel(), "direction"))
+
+
+def directions(layer: str, vectors: torch.Tensor, cossim_pow: float = 0.0) -> Objective:
+    """Image *i* pursues ``vectors[i]``: :func:`direction` for a whole batch at once.
+
+    This is how an activation grid or a set of neuron groups renders in one batch (Olah et al.
+    2018): render with ``batch=len(vectors)``.
+
+    Args:
+        layer: the layer the vectors live in.
+        vectors: ``(B, C)``, one direction per image.
+        cossim_pow: as in :func:`direction`.
+    """
+    vecs = torch.as_tensor(vectors, dtype=torch.float32)
+    if vecs.dim() != 2 or len(vecs) == 0:
+        raise InvalidArgumentError(
+            f"directions needs a (images, channels) tensor, got shape {tuple(vecs.shape)}"
+        )
 
     def fn(acts: Acts) -> torch.Tensor:
         act = acts[layer]
-        # Bring channels last, positions in the middle: (B, P, C).
-        if act.dim() == 4:
-            act = act.flatten(2).transpose(1, 2)
-        elif act.dim() == 2:
-            act = act[:, None, :]
-        v = vec.to(act.device, act.dtype)
-        dot = act @ v  # (B, P)
-        if cossim_pow:
-            cos = dot / (act.norm(dim=-1) * v.norm() + 1e-4)
-            dot = dot * cos.clamp(min=0.1).pow(cossim_pow)
-        return _only_image(dot.mean(1), batch)
+        if act.shape[0] != len(vecs):
+            raise InvalidArgumentError(
+                f"{len(vecs)} directions for a batch of {act.shape[0]} images; render with batch={len(vecs)}"
+            )
+        return _along(act, vecs, cossim_pow)
 
     power = f", cossim_pow={_number(cossim_pow)}" if cossim_pow else ""
-    return Objective(fn, {layer}, f"direction({layer}{power}{_batch_suffix(batch)})", validate)
+    description = f"directions({layer}, {len(vecs)} vectors{power})"
+    return Objective(fn, {layer}, description, _width_check(layer, vecs.shape[1], "the directions"))
+
+
+def _width_check(layer: str, width: int, what: str) -> Callable[[Shapes], None]:
+    """A validate function: ``layer`` must have ``width`` channels."""
+
+    def validate(shapes: Shapes) -> None:
+        shape = shapes[layer]
+        count = shape[_channel_axis(shape)] if shape else 0
+        if count != width:
+            raise InvalidArgumentError(f"{what} has {width} entries but layer {layer!r} has {count} channels")
+
+    return validate
+
+
+def _along(act: torch.Tensor, vectors: torch.Tensor, cossim_pow: float) -> torch.Tensor:
+    """Each image's activation along its direction (``vectors``: ``(B, C)``, or ``(1, C)`` for
+    all), averaged over positions; times the cosine to the power ``cossim_pow`` when given."""
+    # Bring channels last, positions in the middle: (B, P, C).
+    if act.dim() == 4:
+        act = act.flatten(2).transpose(1, 2)
+    elif act.dim() == 2:
+        act = act[:, None, :]
+    v = vectors.to(act.device, act.dtype).expand(act.shape[0], -1)
+    dot = torch.einsum("bpc,bc->bp", act, v)
+    if cossim_pow:
+        cos = dot / (act.norm(dim=-1) * v.norm(dim=-1, keepdim=True) + 1e-4)
+        dot = dot * cos.clamp(min=0.1).pow(cossim_pow)
+    return dot.mean(1)
 
 
 def channel_interpolate(layer1: str, channel1: int, layer2: str, channel2: int) -> Objective:

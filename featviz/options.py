@@ -34,6 +34,15 @@ PICTURE_DEFAULTS = "2026-11-27"
 # The default weight of the diversity term between several renders of one target.
 DIVERSITY = 0.5
 
+# featviz.explain's defaults (the command line shows the same): about 40 renders per layer, so
+# each is shorter and smaller than a unit render; the model still sees its own input size.
+EXPLAIN_LAYERS = 5  # block outputs spread over the depth
+EXPLAIN_GRID = 5  # most activation-grid cells per side
+EXPLAIN_GROUPS = 6  # neuron groups (NMF factors) per layer
+EXPLAIN_TOP = 4  # channels per layer in the dictionary and the attribution
+EXPLAIN_STEPS = 128
+EXPLAIN_SIZE = 128
+
 
 @dataclass(frozen=True)
 class Option:

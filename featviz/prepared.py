@@ -25,7 +25,7 @@ from torch import nn
 
 from featviz import layouts as layouts_module
 from featviz.errors import DeviceError, InvalidArgumentError, LayoutError
-from featviz.hooks import Recorder, find_module, guarded, model_device, trace
+from featviz.hooks import Recorder, find_module, first_tensor, guarded, model_device, trace
 from featviz.param import normalize_size
 from featviz.preprocess import Preprocess, resolve_preprocess
 from featviz.targets import HEADS, INPUT, OUTPUT
@@ -343,6 +343,72 @@ class Prepared:
         if not parts:
             raise InvalidArgumentError("expected at least one image, got an empty batch")
         return {layer: torch.cat([part[layer] for part in parts]) for layer in parts[0]}
+
+    def gradients(
+        self,
+        images: torch.Tensor,
+        layers: Iterable[str],
+        score: Callable[[torch.Tensor], torch.Tensor],
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]:
+        """Activations of ``layers`` for ``images`` in [0, 1], and the gradient of
+        ``score(output).sum()`` with respect to each: what attribution needs.
+
+        Both come back as objectives see them (feature maps and patch-token grids as
+        ``(B, C, H, W)``), detached, float, on the device; plus the model's output.
+
+        Raises:
+            InvalidArgumentError: a layer whose output does not reach the model's output (so it
+                has no gradient), attention-head targets, or a model that cannot run the images.
+            LayerNotFoundError: a layer the model does not have.
+        """
+        layers = sorted(set(layers) - {INPUT, OUTPUT})
+        heads = [layer for layer in layers if layer.endswith(HEADS)]
+        if heads:
+            raise InvalidArgumentError(f"gradients are taken at layer outputs, not attention heads: {heads}")
+        modules = {layer: find_module(self.model, layer) for layer in layers}
+        x = self.model_input(images)
+        kinds = self._kinds(set(layers), (x.shape[-2], x.shape[-1]))
+        values: dict[str, torch.Tensor] = {}
+        grads: dict[str, torch.Tensor] = {}
+
+        def hook_for(layer: str):  # noqa: ANN202 - a torch hook signature
+            def hook(module: nn.Module, inputs: object, output: object) -> None:
+                tensor = first_tensor(output)
+                if layer in values or tensor is None:
+                    return
+                values[layer] = tensor.detach().clone()
+                if tensor.requires_grad:
+                    tensor.register_hook(lambda grad: grads.__setitem__(layer, grad.detach()))
+
+            return hook
+
+        handles = [module.register_forward_hook(hook_for(layer)) for layer, module in modules.items()]
+        try:
+            with guarded(self.model), torch.enable_grad():
+                x = x.detach().requires_grad_(True)
+                output = first_tensor(self._run(self.model, x))
+                if output is None:
+                    raise InvalidArgumentError(
+                        f"the model ({self.name}) returned no tensor, so it has no output to attribute"
+                    )
+                score(output.float()).sum().backward()
+        finally:
+            for handle in handles:
+                handle.remove()
+        missing = [layer for layer in layers if layer not in grads]
+        if missing:
+            raise InvalidArgumentError(
+                f"layer(s) {missing} did not run, or the output does not depend on them, so they "
+                "have no gradient; pick layers on the path to the output (featviz.layers(model))"
+            )
+
+        def seen(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            return {
+                layer: layouts_module.canonical(layer, tensors[layer].float(), kinds.get(layer))[layer]
+                for layer in layers
+            }
+
+        return seen(values), seen(grads), output.detach().float()
 
     def layers(self, size: int | tuple[int, int] | None = None) -> LayerTable:
         """Every addressable layer, in execution order (one forward pass of a grey image).

@@ -38,14 +38,13 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from featviz import io, rendering, rng
+from featviz import io
 from featviz import options as opts
 from featviz.errors import InvalidArgumentError
 from featviz.hooks import find_module
-from featviz.objectives import directions
 from featviz.prepared import LayerInfo, Prepared, prepare
-from featviz.render_cache import Cached, RenderCache, make_cache, model_fingerprint, vector_key
-from featviz.targets import OUTPUT, Target
+from featviz.render_cache import Cached, CachedRenderer, RenderCache, make_cache, plain
+from featviz.targets import OUTPUT
 
 DEFAULT_LAYER_COUNT = opts.EXPLAIN_LAYERS
 DEFAULT_GRID = opts.EXPLAIN_GRID
@@ -280,7 +279,7 @@ def explain(
     layer_explanations = [
         _explain_layer(layer, acts[layer][0], grads[layer][0], grid, groups, top) for layer in chosen
     ]
-    settings = {"steps": steps, "size": size, "seed": seed, **_plain(render_options)}
+    settings = {"steps": steps, "size": size, "seed": seed, **plain(render_options)}
     explanation = Explanation(
         model=prepared.name,
         photo=photo[0].cpu(),
@@ -292,10 +291,10 @@ def explain(
         settings=settings,
     )
     if render:
-        renderer = _Renderer(
-            prepared, make_cache(cache, atlases), steps, size, seed, render_options, progress
+        renderer = CachedRenderer(
+            prepared, make_cache(cache, atlases), steps=steps, size=size, seed=seed, options=render_options
         )
-        renderer.fill(explanation)
+        _Renderer(renderer, progress).fill(explanation)
     explanation.seconds = time.perf_counter() - start
     return explanation
 
@@ -474,22 +473,8 @@ def nmf(
 class _Renderer:
     """Fills the explanation's renders: cached ones first, then the rest, layer by layer."""
 
-    def __init__(
-        self,
-        prepared: Prepared,
-        cache: RenderCache,
-        steps: int,
-        size: int,
-        seed: int,
-        options: dict[str, Any],
-        progress: bool,
-    ) -> None:
-        self.prepared = prepared
-        self.cache = cache
-        self.options = {"steps": steps, "size": size, **options}
-        self.seed = rng.image_seed(seed, 0)
-        self.settings = {"steps": steps, "size": size, "seed": seed, **_plain(options)}
-        self.fingerprint = model_fingerprint(prepared) if cache.enabled else ""
+    def __init__(self, renderer: CachedRenderer, progress: bool) -> None:
+        self.renderer = renderer
         self.progress = progress
 
     def fill(self, explanation: Explanation) -> None:
@@ -498,95 +483,61 @@ class _Renderer:
         for layer in explanation.layers:
             for channel in layer.top + layer.attributing:
                 units.setdefault(channel.render.what, []).append(channel.render)
-            pooled = layer.cell_vectors
             for index, cell in enumerate(layer.cell_renders):
                 if cell is not None:
-                    vectors.setdefault(layer.layer, []).append((pooled[index], cell))
+                    vectors.setdefault(layer.layer, []).append((layer.cell_vectors[index], cell))
             for group in layer.groups:
                 vectors.setdefault(layer.layer, []).append((group.weights, group.render))
-        todo_units = {what: renders for what, renders in units.items() if not self._reuse_unit(what, renders)}
+        todo_units = {
+            what: renders
+            for what, renders in units.items()
+            if not _fill(renders, self.renderer.cached_unit(what), cached=True)
+        }
         todo_vectors = {
-            layer: [(v, r) for v, r in pairs if not self._reuse_direction(layer, v, r)]
+            layer: [
+                (v, r)
+                for v, r in pairs
+                if not _fill([r], self.renderer.cached_direction(layer, v), cached=True)
+            ]
             for layer, pairs in vectors.items()
         }
         explanation.reused = len(units) - len(todo_units)
         explanation.reused += sum(len(vectors[layer]) - len(todo_vectors[layer]) for layer in vectors)
         total = len(todo_units) + sum(len(p) for p in todo_vectors.values())
+        chunk = DIRECTION_CHUNK.get(self.renderer.prepared.device.type, 16)
         bar = tqdm(total=total, disable=not self.progress, desc="explain: renders", unit="render")
         with bar:
             for layer in explanation.layers:
                 name = layer.layer
                 wanted = [what for what in todo_units if what.startswith(name + ":")]
-                if wanted and not self._render_units(wanted, todo_units, explanation, bar):
+                found = self.renderer.units(wanted) if wanted else []
+                if found is None:
                     explanation.interrupted = True
                     return
-                if todo_vectors.get(name) and not self._render_directions(
-                    name, todo_vectors[name], explanation, bar
-                ):
-                    explanation.interrupted = True
-                    return
+                for what, item in zip(wanted, found, strict=True):
+                    _fill(todo_units[what], item, cached=False)
+                explanation.rendered += len(found)
+                bar.update(len(found))
+                pairs = todo_vectors.get(name, [])
+                for start in range(0, len(pairs), chunk):
+                    part = pairs[start : start + chunk]
+                    made = self.renderer.directions(name, [vector for vector, _ in part])
+                    if made is None:
+                        explanation.interrupted = True
+                        return
+                    for (_, r), item in zip(part, made, strict=True):
+                        _fill([r], item, cached=False)
+                    explanation.rendered += len(part)
+                    bar.update(len(part))
 
-    def _key(self, what: str) -> str:
-        return self.cache.key(self.fingerprint, what, self.settings)
 
-    def _reuse_unit(self, what: str, renders: list[Render]) -> bool:
-        layer, _, channel = what.rpartition(":")
-        found: Cached | None = self.cache.get(self._key(what)) or self.cache.from_atlas(
-            self.prepared.name, Target(layer, int(channel))
-        )
-        if found is None:
-            return False
-        for r in renders:
-            r.image, r.score, r.cached = found.image, _finite(found.score), True
-        return True
-
-    def _reuse_direction(self, layer: str, vector: torch.Tensor, render_: Render) -> bool:
-        found = self.cache.get(self._key(f"direction({layer}, {vector_key(vector)})"))
-        if found is None:
-            return False
-        render_.image, render_.score, render_.cached = found.image, _finite(found.score), True
-        return True
-
-    def _render_units(
-        self, wanted: list[str], todo: dict[str, list[Render]], explanation: Explanation, bar: tqdm
-    ) -> bool:
-        result = rendering.render(
-            self.prepared, wanted, seed=[self.seed] * len(wanted), progress=False, **self.options
-        )
-        done = len(wanted) if not result.interrupted else 0
-        for index, what in enumerate(wanted[:done]):
-            image, score = result.images[index], float(result.scores[index])
-            self.cache.put(self._key(what), image, score, what)
-            for r in todo[what]:
-                r.image, r.score = image, _finite(score)
-        explanation.rendered += done
-        bar.update(done)
-        return not result.interrupted
-
-    def _render_directions(
-        self, layer: str, pairs: list[tuple[torch.Tensor, Render]], explanation: Explanation, bar: tqdm
-    ) -> bool:
-        chunk = DIRECTION_CHUNK.get(self.prepared.device.type, 16)
-        for start in range(0, len(pairs), chunk):
-            part = pairs[start : start + chunk]
-            stack = torch.stack([vector for vector, _ in part])
-            result = rendering.render(
-                self.prepared,
-                directions(layer, stack, cossim_pow=1.0),
-                batch=len(part),
-                seed=[self.seed] * len(part),
-                progress=False,
-                **self.options,
-            )
-            if result.interrupted:
-                return False
-            for index, (vector, r) in enumerate(part):
-                r.image, r.score = result.images[index], _finite(float(result.scores[index]))
-                what = f"direction({layer}, {vector_key(vector)})"
-                self.cache.put(self._key(what), r.image, float(result.scores[index]), what)
-            explanation.rendered += len(part)
-            bar.update(len(part))
-        return True
+def _fill(renders: list[Render], found: Cached | None, cached: bool) -> bool:
+    """Give ``renders`` the picture ``found`` (False when there is none)."""
+    if found is None:
+        return False
+    for r in renders:
+        r.image, r.score, r.cached = found.image, _finite(found.score), cached
+    return True
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -628,14 +579,6 @@ def _check_counts(**values: object) -> None:
 
 def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
-
-
-def _plain(options: dict[str, Any]) -> dict[str, Any]:
-    """Render options as the cache key and the record see them (objects by their repr)."""
-    return {
-        name: value if isinstance(value, (int, float, str, bool, type(None))) else repr(value)
-        for name, value in sorted(options.items())
-    }
 
 
 __all__ = [

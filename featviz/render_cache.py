@@ -22,11 +22,12 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
 
-from featviz import io
+from featviz import io, rng
 from featviz import options as opts
 from featviz.batching import cache_dir
 from featviz.errors import InvalidArgumentError
@@ -151,6 +152,90 @@ class RenderCache:
                 self._atlas_files[(str(model), str(layer), int(entry["channel"]))] = path
 
 
+class CachedRenderer:
+    """Renders of units and directions that go through a :class:`RenderCache`: what is stored
+    (or shown by an atlas) is read back, the rest is rendered in batches and stored.
+
+    Every render gets the same seed, so a picture does not depend on what was rendered with it.
+    """
+
+    def __init__(
+        self,
+        prepared: Prepared,
+        cache: RenderCache,
+        *,
+        steps: int,
+        size: int,
+        seed: int,
+        options: dict[str, Any],
+    ) -> None:
+        self.prepared = prepared
+        self.cache = cache
+        self.options = {"steps": steps, "size": size, **options}
+        self.seed = rng.image_seed(seed, 0)
+        self.settings = {"steps": steps, "size": size, "seed": seed, **plain(options)}
+        self.fingerprint = model_fingerprint(prepared) if cache.enabled else ""
+
+    def key(self, what: str) -> str:
+        return self.cache.key(self.fingerprint, what, self.settings)
+
+    def cached_unit(self, what: str) -> Cached | None:
+        """A unit (``"layer:channel"``) from the cache or an atlas, or None."""
+        layer, _, channel = what.rpartition(":")
+        return self.cache.get(self.key(what)) or self.cache.from_atlas(
+            self.prepared.name, Target(layer, int(channel))
+        )
+
+    def cached_direction(self, layer: str, vector: torch.Tensor) -> Cached | None:
+        return self.cache.get(self.key(_direction_what(layer, vector)))
+
+    def units(self, whats: list[str]) -> list[Cached] | None:
+        """Render units in one call and store them; None when Ctrl-C stopped the render."""
+        from featviz.rendering import render
+
+        result = render(self.prepared, whats, seed=[self.seed] * len(whats), progress=False, **self.options)
+        if result.interrupted:
+            return None
+        found = [Cached(result.images[i], float(result.scores[i])) for i in range(len(whats))]
+        for what, item in zip(whats, found, strict=True):
+            self.cache.put(self.key(what), item.image, item.score, what)
+        return found
+
+    def directions(self, layer: str, vectors: list[torch.Tensor]) -> list[Cached] | None:
+        """Render directions at ``layer`` (``cossim_pow=1``) as one batch and store them; None
+        when Ctrl-C stopped the render."""
+        from featviz.objectives import directions
+        from featviz.rendering import render
+
+        result = render(
+            self.prepared,
+            directions(layer, torch.stack(vectors), cossim_pow=1.0),
+            batch=len(vectors),
+            seed=[self.seed] * len(vectors),
+            progress=False,
+            **self.options,
+        )
+        if result.interrupted:
+            return None
+        found = [Cached(result.images[i], float(result.scores[i])) for i in range(len(vectors))]
+        for vector, item in zip(vectors, found, strict=True):
+            what = _direction_what(layer, vector)
+            self.cache.put(self.key(what), item.image, item.score, what)
+        return found
+
+
+def _direction_what(layer: str, vector: torch.Tensor) -> str:
+    return f"direction({layer}, {vector_key(vector)})"
+
+
+def plain(options: dict[str, object]) -> dict[str, object]:
+    """Render options as a cache key and a record see them (objects by their repr)."""
+    return {
+        name: value if isinstance(value, (int, float, str, bool, type(None))) else repr(value)
+        for name, value in sorted(options.items())
+    }
+
+
 def make_cache(
     cache: RenderCache | str | os.PathLike[str] | bool | None,
     atlases: Iterable[str | os.PathLike[str]] = (),
@@ -177,4 +262,12 @@ def _version() -> str:
     return __version__
 
 
-__all__ = ["RenderCache", "Cached", "make_cache", "model_fingerprint", "vector_key"]
+__all__ = [
+    "RenderCache",
+    "Cached",
+    "CachedRenderer",
+    "make_cache",
+    "model_fingerprint",
+    "vector_key",
+    "plain",
+]

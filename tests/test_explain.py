@@ -200,10 +200,10 @@ def test_bad_arguments_get_featviz_errors(tiny, tmp_path) -> None:
 
 
 def test_interrupted_explanation_keeps_finished_renders(tiny, tmp_path, monkeypatch) -> None:
-    import featviz.explanation as module
+    import featviz.rendering as module
 
     calls = {"n": 0}
-    real = module.rendering.render
+    real = module.render
 
     def stop_second(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         calls["n"] += 1
@@ -211,10 +211,10 @@ def test_interrupted_explanation_keeps_finished_renders(tiny, tmp_path, monkeypa
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(module.rendering, "render", stop_second)
+    monkeypatch.setattr(module, "render", stop_second)
     with pytest.raises(KeyboardInterrupt):
         explain(tiny, _red_photo(32), layers=["conv3"], groups=0, top=2, grid=2, cache=tmp_path / "c", **FAST)
-    monkeypatch.setattr(module.rendering, "render", real)
+    monkeypatch.setattr(module, "render", real)
     again = explain(
         tiny, _red_photo(32), layers=["conv3"], groups=0, top=2, grid=2, cache=tmp_path / "c", **FAST
     )

@@ -47,10 +47,15 @@ _LAZY = {
     "accentuate": "featviz.photo",
     "explain": "featviz.explanation",
     "Explanation": "featviz.explanation",
+    "diagnose": "featviz.diagnosis",
+    "Diagnosis": "featviz.diagnosis",
 }
 _SUBMODULES = {
     "batching",
+    "charts",
     "cli",
+    "diagnosis",
+    "diagnosis_page",
     "errors",
     "exemplars",
     "explanation",
@@ -81,6 +86,7 @@ _SUBMODULES = {
 
 if TYPE_CHECKING:  # pragma: no cover
     from featviz import objectives, param, transforms  # noqa: F401
+    from featviz.diagnosis import Diagnosis, diagnose  # noqa: F401
     from featviz.explanation import Explanation, explain  # noqa: F401
     from featviz.neuron_atlas import AtlasResult, atlas  # noqa: F401
     from featviz.photo import accentuate, caricature  # noqa: F401
@@ -112,6 +118,8 @@ __all__ = [
     "accentuate",
     "explain",
     "Explanation",
+    "diagnose",
+    "Diagnosis",
     "layers",
     "LayerInfo",
     "load_model",

@@ -184,6 +184,39 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _diagnose(args: argparse.Namespace) -> int:
+    import featviz
+
+    model = _load(args.model)
+    device = _device(model, args.device)
+    layers = args.layers
+    if layers not in (None, "blocks", "activations"):
+        layers = [layer.strip() for layer in layers.split(",") if layer.strip()]
+    diagnosis = featviz.diagnose(
+        model,
+        args.images,
+        "folders" if args.labels_from_folders else None,
+        layers,
+        compare=_load(args.compare) if args.compare else None,
+        batch=args.batch,
+        render=not args.no_render,
+        steps=args.steps,
+        cache=not args.no_cache,
+        device=device,
+        progress=not args.quiet,
+    )
+    index = diagnosis.save(args.output)
+    for name, flags in diagnosis.flagged.items():
+        print(f"{name}\t{'; '.join(flags)}")
+    if diagnosis.freeze_up_to:
+        print(f"freeze up to {diagnosis.freeze_up_to}")
+    print(
+        f"wrote {index} ({diagnosis.images} images, {len(diagnosis.layers)} layers, "
+        f"{diagnosis.seconds:.1f} s)"
+    )
+    return 0
+
+
 def _layers(args: argparse.Namespace) -> int:
     import featviz
 
@@ -338,6 +371,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_render_options(explain, {"steps": EXPLAIN_STEPS, "size": EXPLAIN_SIZE})
     explain.set_defaults(run=_explain)
+
+    diagnose = commands.add_parser(
+        "diagnose",
+        help="diagnose a model's layers on your images: dead/saturated units, gradients, transfer",
+        description="Unit health (dead, saturated, always-on channels), gradient health (vanishing, "
+        "exploding) and transfer (linear probes by depth with labels; linear CKA against --compare) per "
+        "layer, streaming over a folder of images. Writes DIR/index.html, diagnosis.json and PNG charts.",
+    )
+    diagnose.add_argument("model", help=_MODEL_HELP)
+    diagnose.add_argument("images", help="a folder of images (one subfolder per class for labels)")
+    diagnose.add_argument("-o", "--output", default="diagnosis", help="output folder (default diagnosis)")
+    diagnose.add_argument(
+        "--labels-from-folders", action="store_true", help="each subfolder is a class (ImageFolder layout)"
+    )
+    diagnose.add_argument(
+        "--layers", help="'blocks' (default: every block output), 'activations', or comma-separated layers"
+    )
+    diagnose.add_argument(
+        "--compare", help="a second model (same forms as MODEL) for linear CKA between layers"
+    )
+    diagnose.add_argument("--batch", type=int, default=32, help="images per forward pass (default 32)")
+    diagnose.add_argument("--no-render", action="store_true", help="do not render the flagged channels")
+    diagnose.add_argument(
+        "--steps",
+        type=int,
+        default=EXPLAIN_STEPS,
+        help=f"steps of each flagged channel's render (default {EXPLAIN_STEPS})",
+    )
+    diagnose.add_argument(
+        "--no-cache", action="store_true", help="render flagged channels anew, store nothing"
+    )
+    diagnose.add_argument("--device", help="cpu, cuda, mps, ... (default: the GPU when there is one)")
+    diagnose.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    diagnose.set_defaults(run=_diagnose)
 
     layers = commands.add_parser("layers", help="list a model's addressable layers")
     layers.add_argument("model", help=_MODEL_HELP)

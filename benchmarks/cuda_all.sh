@@ -27,6 +27,14 @@ python=${PYTHON:-python3}
   "$python" -m featviz atlas efficientnet_lite0 blocks.5 --device cuda -q -o /tmp/cuda_atlas_blocks5 \
     && cp /tmp/cuda_atlas_blocks5/grid.png "$out/cuda_atlas_blocks5_grid.png"
   echo "featviz atlas efficientnet_lite0 blocks.5 (all channels, 256 steps): ${SECONDS} s wall"
+  SECONDS=0  # the default explanation, cold (own cache folder) and warm
+  "$python" -m featviz explain efficientnet_lite0 examples/images/cat_on_coffee.png --device cuda -q \
+    --cache /tmp/cuda_explain_cache -o "$out/cuda_explain_cat"
+  echo "featviz explain (default, cold cache): ${SECONDS} s wall"
+  SECONDS=0
+  "$python" -m featviz explain efficientnet_lite0 examples/images/cat_on_coffee.png --device cuda -q \
+    --cache /tmp/cuda_explain_cache -o "$out/cuda_explain_cat"
+  echo "featviz explain (default, warm cache): ${SECONDS} s wall"
   if [ -n "$lucent" ]; then  # Lucent one unit at a time vs featviz, same run
     "$python" benchmarks/speed.py --device cuda --layer blocks.4 --steps 50 --batch-sizes auto,1 \
       --lucent "$lucent" --json "$out/speed_cuda_blocks4_lucent.json"

@@ -346,3 +346,24 @@ def test_lite0_neuron_groups_come_close_to_the_best_rank_k_reconstruction(cat_ex
         assert len(layer.groups) == 6
         assert 0.85 * bound <= layer.explained_variance <= bound + 1e-4, layer.layer
         assert abs(sum(g.share for g in layer.groups) - 1) < 1e-4
+
+
+def test_explain_reads_patch_tokens_and_finds_the_blocks_of_other_architectures() -> None:
+    import timm
+    import torchvision
+
+    torch.manual_seed(0)  # random weights: no pretrained transformer is available offline
+    vit = timm.create_model("vit_tiny_patch16_224", pretrained=False)
+    exp = explain(vit, torch.rand(3, 224, 224), render=False, progress=False)
+    assert [layer.layer for layer in exp.layers] == [
+        "blocks.1",
+        "blocks.4",
+        "blocks.6",
+        "blocks.8",
+        "blocks.11",
+    ]
+    assert all(layer.grid_shape == (14, 14) and layer.attribution.shape == (14, 14) for layer in exp.layers)
+    assert all(layer.channels == 192 and len(layer.groups) == 6 for layer in exp.layers)
+    convnext = timm.create_model("convnext_tiny", pretrained=False)
+    assert default_layers(prepare(convnext)) == ["stages.0", "stages.1", "stages.2", "stages.3"]
+    assert default_layers(prepare(torchvision.models.resnet18())) == ["layer1", "layer2", "layer3", "layer4"]

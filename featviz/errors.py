@@ -59,3 +59,7 @@ class WriteError(FeatvizError, OSError):
 
 class LayoutError(InvalidArgumentError):
     """A layer's layout could not be decided, or a given layout does not fit its output."""
+
+
+class FolderBusyError(FeatvizError, RuntimeError):
+    """Another featviz run is writing the same output folder (an atlas being rendered)."""

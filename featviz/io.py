@@ -16,6 +16,8 @@ import math
 import os
 import secrets
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from featviz.errors import InvalidArgumentError, WriteError
+from featviz.errors import FolderBusyError, InvalidArgumentError, WriteError
 
 #: The file suffixes (compared in lower case) that count as images when reading a folder.
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
@@ -210,6 +212,48 @@ def labelled_grid(
         canvas.paste(to_pil(_over_checkerboard(images[index])), (left, top))
         draw.text((left + 2, top + height + 1), labels[index], fill=(0, 0, 0))
     return canvas
+
+
+@contextmanager
+def folder_lock(folder: Path, name: str, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder/name`` for the ``with`` block, or refuse at once.
+
+    The lock is the operating system's (``flock``): it ends with the process, also after
+    ``kill -9``, so a stopped run never leaves a stale lock. Where ``flock`` does not exist
+    (Windows) the block runs unlocked.
+
+    Raises:
+        FolderBusyError: another process holds the lock (its pid is in the message).
+        WriteError: the folder or the lock file cannot be created.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    path = folder / name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the block
+    except OSError as error:
+        raise _write_error(path, error) from error
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise FolderBusyError(
+                f"{str(folder)!r} is being written by {holder} ({what}); wait for it to finish, or "
+                "use another folder. Once it ends (or is stopped), the same command resumes there."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"featviz pid {os.getpid()}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
 
 
 def write_text(text: str, path: str | os.PathLike[str]) -> Path:

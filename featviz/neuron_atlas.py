@@ -208,6 +208,50 @@ def _build(
     }
     if negative:  # recorded only when on, so atlases made before the option still resume
         settings["negative"] = True
+    # One run per folder (per rank): a second one would render the same channels again.
+    with io.folder_lock(out, f".lock.rank{rank}", f"an atlas of {layer}"):
+        return _render_channels(
+            prepared,
+            layer,
+            wanted,
+            out,
+            rank,
+            world,
+            settings,
+            steps=steps,
+            size=size,
+            batch_size=batch_size,
+            seed=seed,
+            examples=examples,
+            top_k=top_k,
+            negative=negative,
+            overwrite=overwrite,
+            progress=progress,
+            render_kwargs=render_kwargs,
+        )
+
+
+def _render_channels(
+    prepared: Prepared,
+    layer: str,
+    wanted: list[int],
+    out: Path,
+    rank: int,
+    world: int,
+    settings: dict[str, Any],
+    *,
+    steps: int,
+    size: int | tuple[int, int] | None,
+    batch_size: int | None,
+    seed: int,
+    examples: str | os.PathLike[str] | None,
+    top_k: int,
+    negative: bool,
+    overwrite: bool,
+    progress: bool,
+    render_kwargs: dict[str, Any],
+) -> AtlasResult:
+    """Render the channels not yet done, then (rank 0) the manifest, grid and page."""
     done = _load_progress(out, settings, overwrite)
     mine = wanted[rank::world]
     todo = [c for c in mine if c not in done or not _files_exist(out, done[c])]

@@ -340,3 +340,36 @@ def test_resume_redoes_a_channel_whose_extra_render_went_missing(tiny, tmp_path)
     featviz.atlas(tiny, "conv3", range(2), out, renders=2, negative=True, **FAST)
     assert (out / "channels" / "0001_neg.png").exists()
     assert (out / "channels" / "0000_r1.png").stat().st_mtime_ns == before  # channel 0 was kept
+
+
+def test_a_second_run_on_the_same_folder_is_refused_while_the_first_runs(tiny, tmp_path, capsys) -> None:
+    import fcntl
+
+    out = tmp_path / "atlas"
+    out.mkdir()
+    # Another process is rendering into the folder: it holds the folder's lock.
+    script = (
+        "import fcntl, sys, time; f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX); "
+        "f.write('featviz pid 4242'); f.flush(); print('locked', flush=True); time.sleep(60)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", script, str(out / ".lock.rank0")], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(featviz.FolderBusyError, match="featviz pid 4242"):
+            featviz.atlas(tiny, "conv3", range(2), out, steps=2, size=32, progress=False)
+        assert not list(out.glob("channels/*.png"))  # nothing was rendered twice
+        torch.save(tiny, tmp_path / "tiny.pt")
+        assert (
+            main(["atlas", str(tmp_path / "tiny.pt"), "conv3", "--channels", "0:2", "-o", str(out), "-q"])
+            == 2
+        )
+        assert "is being written by featviz pid 4242" in capsys.readouterr().err
+    finally:
+        holder.kill()  # like kill -9: the lock ends with the process
+        holder.wait()
+    result = featviz.atlas(tiny, "conv3", range(2), out, steps=2, size=32, progress=False)
+    assert len(result.channels) == 2
+    with open(out / ".lock.rank0", "a+") as handle:  # released at the end of the run
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

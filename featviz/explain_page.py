@@ -6,8 +6,8 @@
       index.html          the report: predictions, evolution with depth, then one section per layer
       explanation.json    every number (maps as nested lists), the settings, what each PNG shows
       photo.jpg           the photo as the model saw it
-      l<i>_*.jpg          per layer i: maps over the photo (JPEG: they are photographs)
-      l<i>_*.png          per layer i: the activation grid and the renders
+      l<i>_*.jpg          per layer i: maps over the photo, the activation grid, the renders
+                          (JPEG: photographs and renders alike; a report stays a few MB)
 
 File names are made from indices only; every string from the model, the photo's name or the user
 reaches the page as JSON data shown with ``textContent`` (:mod:`featviz.html`). Maps are drawn
@@ -138,7 +138,7 @@ def write_report(explanation: Explanation, out: Path) -> Path:
                 {
                     "channel": c.channel,
                     "value": _number(c.value),
-                    "render": files.image(f"{prefix}{kind}{j}.png", c.render.image),
+                    "render": files.image(f"{prefix}{kind}{j}.jpg", c.render.image),
                     "map": files.image(f"{prefix}{kind}{j}_map.jpg", overlay(photo, c.map)),
                     "score": c.render.score,
                 }
@@ -153,7 +153,7 @@ def write_report(explanation: Explanation, out: Path) -> Path:
                 "grid": list(layer.grid_shape),
                 "cells": list(layer.cells),
                 "strength": files.image(f"{prefix}strength.jpg", overlay(photo, layer.strength)),
-                "activation_grid": files.image(f"{prefix}grid.png", grid_mosaic(layer, cell_px)),
+                "activation_grid": files.image(f"{prefix}grid.jpg", grid_mosaic(layer, cell_px)),
                 "cells_rendered": sum(1 for c in layer.cell_renders if c is not None and c.image is not None),
                 "cells_total": sum(1 for c in layer.cell_renders if c is not None),
                 "grad_cam": files.image(f"{prefix}gradcam.jpg", overlay(photo, layer.grad_cam)),
@@ -165,7 +165,7 @@ def write_report(explanation: Explanation, out: Path) -> Path:
                     {
                         "share": _number(g.share),
                         "map": files.image(f"{prefix}group{j}_map.jpg", overlay(photo, g.map)),
-                        "render": files.image(f"{prefix}group{j}.png", g.render.image),
+                        "render": files.image(f"{prefix}group{j}.jpg", g.render.image),
                         "channels": _top_weights(g.weights),
                     }
                     for j, g in enumerate(layer.groups)

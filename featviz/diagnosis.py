@@ -633,19 +633,27 @@ def _probe_all(
     floor = (best.probe_accuracy or 0.0) - (best.probe_stderr or 0.0)
     chosen = next(layer for layer in diagnosis.layers if (layer.probe_accuracy or 0.0) >= floor)
     diagnosis.freeze_up_to = chosen.layer
-    last = chosen is diagnosis.layers[-1]
-    diagnosis.freeze_rule = (
+    last = diagnosis.layers[-1]
+    reading = (
         f"A linear probe reads your labels from {chosen.layer} with accuracy {chosen.probe_accuracy:.3f} "
         f"(the best is {best.probe_accuracy:.3f} ± {best.probe_stderr:.3f} at {best.layer}; chance "
-        f"{diagnosis.probe_chance:.3f}). {chosen.layer} is the earliest layer within one standard error of "
-        "the best, so the layers up to it carry what your task needs: freeze them"
-        + (
-            ", and train a new head on the last layer's features."
-            if last
-            else "; the layers after it encode your labels no better, so they are specific to the "
-            "original task: fine-tune or replace them."
-        )
+        f"{diagnosis.probe_chance:.3f}); {chosen.layer} is the earliest layer within one standard error "
+        "of the best, so the layers up to it carry what your task needs: freeze them. "
     )
+    if chosen is last:
+        advice = "Only the last layer reads your labels this well: train a new head on its features."
+    elif (last.probe_accuracy or 0.0) < floor:
+        advice = (
+            f"The last layer reads them worse ({last.probe_accuracy:.3f}): the layers after {chosen.layer} "
+            "are specific to the original task, so fine-tune or replace them."
+        )
+    else:
+        advice = (
+            f"The layers after {chosen.layer} read them as well but no better: they add nothing a linear "
+            f"head needs for this task, so freeze them too (a head on {chosen.layer}'s features is the "
+            "cheapest), or cut the network there."
+        )
+    diagnosis.freeze_rule = reading + advice
 
 
 def _compare(

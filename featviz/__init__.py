@@ -49,6 +49,8 @@ _LAZY = {
     "explain": "featviz.explanation",
     "Explanation": "featviz.explanation",
     "diagnose": "featviz.diagnosis",
+    "microscope": "featviz.microscope",
+    "MicroscopeResult": "featviz.microscope",
     "Diagnosis": "featviz.diagnosis",
 }
 _SUBMODULES = {
@@ -67,6 +69,7 @@ _SUBMODULES = {
     "io",
     "layouts",
     "metrics",
+    "microscope_page",
     "neuron_atlas",
     "objectives",
     "optimize",
@@ -89,6 +92,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from featviz import objectives, param, transforms  # noqa: F401
     from featviz.diagnosis import Diagnosis, diagnose  # noqa: F401
     from featviz.explanation import Explanation, explain  # noqa: F401
+    from featviz.microscope import MicroscopeResult, microscope  # noqa: F401
     from featviz.neuron_atlas import AtlasResult, atlas  # noqa: F401
     from featviz.photo import accentuate, caricature  # noqa: F401
     from featviz.prepared import LayerInfo, Prepared, layers, prepare  # noqa: F401
@@ -121,6 +125,8 @@ __all__ = [
     "Explanation",
     "diagnose",
     "Diagnosis",
+    "microscope",
+    "MicroscopeResult",
     "layers",
     "LayerInfo",
     "load_model",

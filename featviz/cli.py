@@ -217,6 +217,46 @@ def _diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
+def _microscope(args: argparse.Namespace) -> int:
+    import featviz
+
+    layers = [layer.strip() for layer in args.layers.split(",") if layer.strip()] if args.layers else None
+    channels: int | list[int] | None = None
+    if args.channels:
+        channels = int(args.channels) if args.channels.isdigit() else parse_channels(args.channels)
+    try:
+        model = _load(args.model)
+        options = _render_options(args)
+        if options["device"] is None:
+            del options["device"]  # under torchrun each rank picks its own
+            if "WORLD_SIZE" not in os.environ:
+                options["device"] = _device(model, None)
+        result = featviz.microscope(
+            model,
+            args.output,
+            layers,
+            channels,
+            examples=args.examples,
+            negative=not args.no_negative,
+            overwrite=args.overwrite,
+            **options,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"featviz: interrupted; finished units are kept in {args.output}; rerun the same command "
+            "to resume",
+            file=sys.stderr,
+        )
+        return 130
+    if result.index is not None:
+        units = sum(len(layer["units"]) for layer in result.record["layers"])
+        print(
+            f"wrote {units} units of {len(result.record['layers'])} layers to {result.out_dir}: "
+            f"open {result.index}"
+        )
+    return 0
+
+
 def _layers(args: argparse.Namespace) -> int:
     import featviz
 
@@ -405,6 +445,24 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose.add_argument("--device", help="cpu, cuda, mps, ... (default: the GPU when there is one)")
     diagnose.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     diagnose.set_defaults(run=_diagnose)
+
+    scope = commands.add_parser(
+        "microscope",
+        help="render a whole model, every layer and unit, into one browsable offline site",
+        description="Every block output (or --layers) rendered as a neuron atlas, then an index of the "
+        "layers with a search box, a page per layer and a page per unit (renders, negative, "
+        "exemplars, the classes it raises, the units below that excite it). Rerun to resume; works "
+        "under torchrun.",
+    )
+    scope.add_argument("model", help=_MODEL_HELP)
+    scope.add_argument("-o", "--output", default="microscope", help="site folder (default microscope)")
+    scope.add_argument("--layers", help="comma-separated layers (default: every block output)")
+    scope.add_argument("--channels", help="per layer: the first N channels (N), or channels such as 0:16")
+    scope.add_argument("--examples", help="folder of your images: show top exemplars per unit")
+    scope.add_argument("--no-negative", action="store_true", help="skip the negative renders")
+    scope.add_argument("--overwrite", action="store_true", help="start layers over if settings changed")
+    _add_render_options(scope)
+    scope.set_defaults(run=_microscope)
 
     layers = commands.add_parser("layers", help="list a model's addressable layers")
     layers.add_argument("model", help=_MODEL_HELP)

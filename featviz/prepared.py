@@ -349,9 +349,12 @@ class Prepared:
         images: torch.Tensor,
         layers: Iterable[str],
         score: Callable[[torch.Tensor], torch.Tensor],
+        through: str | None = None,
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]:
         """Activations of ``layers`` for ``images`` in [0, 1], and the gradient of
-        ``score(output).sum()`` with respect to each: what attribution needs.
+        ``score(output).sum()`` with respect to each: what attribution needs. With ``through``,
+        ``score`` takes that (later) layer's activation as objectives see it instead of the
+        output (e.g. how a unit depends on the layer below it).
 
         Both come back as objectives see them (feature maps and patch-token grids as
         ``(B, C, H, W)``), detached, float, on the device; plus the model's output.
@@ -367,9 +370,10 @@ class Prepared:
             raise InvalidArgumentError(f"gradients are taken at layer outputs, not attention heads: {heads}")
         modules = {layer: find_module(self.model, layer) for layer in layers}
         x = self.model_input(images)
-        kinds = self._kinds(set(layers), (x.shape[-2], x.shape[-1]))
+        kinds = self._kinds(set(layers) | ({through} if through else set()), (x.shape[-2], x.shape[-1]))
         values: dict[str, torch.Tensor] = {}
         grads: dict[str, torch.Tensor] = {}
+        later: dict[str, torch.Tensor] = {}
 
         def hook_for(layer: str):  # noqa: ANN202 - a torch hook signature
             def hook(module: nn.Module, inputs: object, output: object) -> None:
@@ -382,7 +386,14 @@ class Prepared:
 
             return hook
 
+        def keep_later(module: nn.Module, inputs: object, output: object) -> None:
+            tensor = first_tensor(output)
+            if tensor is not None and "act" not in later:
+                later["act"] = tensor
+
         handles = [module.register_forward_hook(hook_for(layer)) for layer, module in modules.items()]
+        if through is not None:
+            handles.append(find_module(self.model, through).register_forward_hook(keep_later))
         try:
             with guarded(self.model), torch.enable_grad():
                 x = x.detach().requires_grad_(True)
@@ -391,7 +402,11 @@ class Prepared:
                     raise InvalidArgumentError(
                         f"the model ({self.name}) returned no tensor, so it has no output to attribute"
                     )
-                score(output.float()).sum().backward()
+                if through is None:
+                    score(output.float()).sum().backward()
+                else:
+                    seen_later = layouts_module.canonical(through, later["act"].float(), kinds.get(through))
+                    score(seen_later[through]).sum().backward()
         finally:
             for handle in handles:
                 handle.remove()

@@ -29,7 +29,7 @@ import math
 import os
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +150,6 @@ class Explanation:
     rendered: int = 0
     reused: int = 0
     interrupted: bool = False
-    _pages: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def evolution(self) -> list[Channel]:

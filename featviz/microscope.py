@@ -32,6 +32,7 @@ from torch import nn
 from featviz import io
 from featviz import options as opts
 from featviz.errors import InvalidArgumentError
+from featviz.explanation import _class_names as class_names
 from featviz.explanation import default_layers
 from featviz.hooks import find_module
 from featviz.neuron_atlas import _build, _distributed
@@ -223,7 +224,6 @@ def _record(
 
 def _links(prepared: Prepared, out: Path, layers: list[dict[str, Any]]) -> None:
     """Each unit's top classes and its top units in the layer below, from its render."""
-    names = _class_names(prepared)
     for position, layer in enumerate(layers):
         units = layer["units"]
         if not units:
@@ -232,13 +232,14 @@ def _links(prepared: Prepared, out: Path, layers: list[dict[str, Any]]) -> None:
         channels = torch.tensor([unit["channel"] for unit in units])
         logits = prepared.activations(images, {OUTPUT})[OUTPUT].cpu()
         if logits.dim() == 2:
+            names = class_names(None, logits.shape[1])
             raised = logits - logits.mean(0, keepdim=True)
             best = raised.topk(min(LINKS, raised.shape[1]), dim=1)
             for unit, values, indices in zip(units, best.values, best.indices, strict=True):
                 unit["classes"] = [
                     {
                         "class": int(c),
-                        "name": names[int(c)] if names else f"class {int(c)}",
+                        "name": names[int(c)],
                         "raised": round(float(v), 3),
                     }
                     for v, c in zip(values, indices, strict=True)
@@ -269,13 +270,6 @@ def _own_units(channels: torch.Tensor):  # noqa: ANN202 - a score function
         return picked.flatten(1).mean(1) if picked.dim() > 1 else picked
 
     return score
-
-
-def _class_names(prepared: Prepared) -> list[str] | None:
-    from featviz.explanation import _class_names as names_of
-
-    logits = prepared.activations(torch.full((1, 3, *prepared.default_size), 0.5), {OUTPUT})[OUTPUT]
-    return names_of(None, logits.shape[1]) if logits.dim() == 2 else None
 
 
 __all__ = ["microscope", "MicroscopeResult"]

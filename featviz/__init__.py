@@ -50,10 +50,14 @@ _LAZY = {
     "Explanation": "featviz.explanation",
     "diagnose": "featviz.diagnosis",
     "microscope": "featviz.microscope",
+    "activation_atlas": "featviz.activation_atlases",
+    "ActivationAtlas": "featviz.activation_atlases",
     "MicroscopeResult": "featviz.microscope",
     "Diagnosis": "featviz.diagnosis",
 }
 _SUBMODULES = {
+    "activation_atlases",
+    "activation_atlas_page",
     "batching",
     "charts",
     "cli",
@@ -69,6 +73,7 @@ _SUBMODULES = {
     "io",
     "layouts",
     "metrics",
+    "natural",
     "microscope_page",
     "neuron_atlas",
     "objectives",
@@ -90,6 +95,7 @@ _SUBMODULES = {
 
 if TYPE_CHECKING:  # pragma: no cover
     from featviz import objectives, param, transforms  # noqa: F401
+    from featviz.activation_atlases import ActivationAtlas, activation_atlas  # noqa: F401
     from featviz.diagnosis import Diagnosis, diagnose  # noqa: F401
     from featviz.explanation import Explanation, explain  # noqa: F401
     from featviz.microscope import MicroscopeResult, microscope  # noqa: F401
@@ -127,6 +133,8 @@ __all__ = [
     "Diagnosis",
     "microscope",
     "MicroscopeResult",
+    "activation_atlas",
+    "ActivationAtlas",
     "layers",
     "LayerInfo",
     "load_model",

@@ -18,6 +18,8 @@ from typing import Any
 
 from featviz.errors import FeatvizError, InvalidArgumentError
 from featviz.options import (
+    ACTIVATION_ATLAS_GRID,
+    ACTIVATION_ATLAS_VECTORS,
     EXPLAIN_GRID,
     EXPLAIN_GROUPS,
     EXPLAIN_SIZE,
@@ -184,6 +186,39 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _activation_atlas(args: argparse.Namespace) -> int:
+    import featviz
+
+    model = _load(args.model)
+    options = _render_options(args)
+    options["device"] = _device(model, options["device"])
+    atlas = featviz.activation_atlas(
+        model,
+        args.layer,
+        args.photos,
+        grid=args.grid,
+        vectors=args.vectors,
+        min_count=args.min_count,
+        layout=args.layout,
+        cache=False if args.no_cache else (args.cache or True),
+        **options,
+    )
+    index = atlas.save(args.output)
+    print(
+        f"wrote {index}: {len(atlas.cells)} cells from {atlas.vectors} activation vectors of "
+        f"{atlas.photos} photos ({atlas.rendered} renders made, {atlas.reused} from the cache; "
+        f"{atlas.seconds.get('total', 0):.1f} s)"
+    )
+    if atlas.interrupted:
+        print(
+            "featviz: interrupted; the page shows the finished cells (kept in the cache); rerun the "
+            "same command to complete it",
+            file=sys.stderr,
+        )
+        return 130
+    return 0
+
+
 def _diagnose(args: argparse.Namespace) -> int:
     import featviz
 
@@ -237,6 +272,8 @@ def _microscope(args: argparse.Namespace) -> int:
             layers,
             channels,
             examples=args.examples,
+            activation_atlases=_atlas_layers(args.activation_atlas),
+            atlas_grid=args.atlas_grid,
             negative=not args.no_negative,
             overwrite=args.overwrite,
             **options,
@@ -255,6 +292,14 @@ def _microscope(args: argparse.Namespace) -> int:
             f"open {result.index}"
         )
     return 0
+
+
+def _atlas_layers(value: str | None) -> bool | list[str]:
+    if value is None:
+        return False
+    if value == "all":
+        return True
+    return [layer.strip() for layer in value.split(",") if layer.strip()]
 
 
 def _layers(args: argparse.Namespace) -> int:
@@ -314,6 +359,11 @@ def _add_render_options(parser: argparse.ArgumentParser, defaults: dict[str, Any
         default = f" (default: {value})" if shown and not parsing.get("action") else ""
         parser.add_argument(flag, dest=option.name, default=value, help=option.help + default, **parsing)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def _add_cache_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cache", help="render cache folder (default: featviz's cache directory)")
+    parser.add_argument("--no-cache", action="store_true", help="render everything anew, store nothing")
 
 
 def _size(text: str) -> int | tuple[int, int]:
@@ -404,13 +454,48 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument(
         "--top", type=int, default=EXPLAIN_TOP, help=f"channels per layer shown (default {EXPLAIN_TOP})"
     )
-    explain.add_argument("--cache", help="render cache folder (default: featviz's cache directory)")
-    explain.add_argument("--no-cache", action="store_true", help="render everything anew, store nothing")
+    _add_cache_options(explain)
     explain.add_argument(
         "--atlas", action="append", help="an atlas folder of this model to reuse renders from (repeatable)"
     )
     _add_render_options(explain, {"steps": EXPLAIN_STEPS, "size": EXPLAIN_SIZE})
     explain.set_defaults(run=_explain)
+
+    space = commands.add_parser(
+        "activation-atlas",
+        help="lay out a layer's activations over a photo folder and render each cell (Carter et al.)",
+        description="The activation atlas of one layer: activation vectors of your photos (a few per "
+        "photo and position) laid out in 2-D by UMAP, cut into a grid, and each cell's mean activation "
+        "rendered as a direction. Writes DIR/index.html (hover and click cells), atlas.jpg, the cells' "
+        "renders and photo regions, and activation_atlas.json. Renders are cached: rerun to resume.",
+    )
+    space.add_argument("model", help=_MODEL_HELP)
+    space.add_argument("layer", help="the layer (featviz layers MODEL lists them)")
+    space.add_argument("photos", help="folder of your images (searched recursively)")
+    space.add_argument("-o", "--output", default="activation_atlas", help="output folder")
+    space.add_argument(
+        "--grid",
+        type=int,
+        default=ACTIVATION_ATLAS_GRID,
+        help=f"cells per side (default {ACTIVATION_ATLAS_GRID})",
+    )
+    space.add_argument(
+        "--vectors",
+        type=int,
+        default=ACTIVATION_ATLAS_VECTORS,
+        help=f"most activation vectors laid out (default {ACTIVATION_ATLAS_VECTORS})",
+    )
+    space.add_argument(
+        "--min-count",
+        type=int,
+        help="fewest vectors a cell needs to be shown (default: a quarter of the mean)",
+    )
+    space.add_argument(
+        "--layout", choices=("umap", "pca"), default="umap", help="layout method (default umap)"
+    )
+    _add_cache_options(space)
+    _add_render_options(space, {"steps": EXPLAIN_STEPS, "size": EXPLAIN_SIZE})
+    space.set_defaults(run=_activation_atlas)
 
     diagnose = commands.add_parser(
         "diagnose",
@@ -459,6 +544,19 @@ def build_parser() -> argparse.ArgumentParser:
     scope.add_argument("--layers", help="comma-separated layers (default: every block output)")
     scope.add_argument("--channels", help="per layer: the first N channels (N), or channels such as 0:16")
     scope.add_argument("--examples", help="folder of your images: show top exemplars per unit")
+    scope.add_argument(
+        "--activation-atlas",
+        nargs="?",
+        const="all",
+        metavar="LAYERS",
+        help="also an activation atlas of each layer (or these comma-separated layers) from --examples",
+    )
+    scope.add_argument(
+        "--atlas-grid",
+        type=int,
+        default=ACTIVATION_ATLAS_GRID,
+        help=f"activation atlas cells per side (default {ACTIVATION_ATLAS_GRID})",
+    )
     scope.add_argument("--no-negative", action="store_true", help="skip the negative renders")
     scope.add_argument("--overwrite", action="store_true", help="start layers over if settings changed")
     _add_render_options(scope)

@@ -218,14 +218,9 @@ _BODY = """<h1 id="title"></h1>
 
 _SCRIPT = (
     html.READ_DATA_JS
+    + html.ELEMENT_JS
     + """const data = readData();
 const record = data.record;
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 function fixed(value, digits) {
   return value === null ? "n/a" : Number(value).toPrecision(digits);
 }

@@ -341,13 +341,8 @@ _BODY = """<header>
 
 _SCRIPT = (
     html.READ_DATA_JS
+    + html.ELEMENT_JS
     + """const data = readData();
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 function picture(file, alt) {
   if (!file) return element("div", "missing", "not rendered");
   const img = document.createElement("img");

@@ -57,18 +57,13 @@ _BODY = """<header>
 # HTML is ever parsed.
 _SCRIPT = (
     html.READ_DATA_JS
+    + html.ELEMENT_JS
     + """const data = readData();
 const grid = document.getElementById("grid");
 const overlay = document.getElementById("overlay");
 document.getElementById("title").textContent = data.title;
 document.getElementById("subtitle").textContent = data.subtitle;
 
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 function picture(file, alt, className) {
   const img = document.createElement("img");
   img.src = file;

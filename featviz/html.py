@@ -36,6 +36,16 @@ READ_DATA_JS = (
 )
 """A script prelude defining ``readData()``, which returns the page's ``data``."""
 
+ELEMENT_JS = """function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+"""
+"""A script prelude defining ``element(tag, className, text)``: a new element, its text set with
+``textContent`` (never parsed as HTML)."""
+
 # `<`, `>` and `&` would let a string close the <script> element (or open an HTML comment in it);
 # U+2028/U+2029 are line terminators in older JavaScript. All are valid as \u escapes in JSON.
 _JSON_ESCAPES = str.maketrans(

@@ -409,8 +409,21 @@ def load_folder(
     Raises:
         InvalidArgumentError: the folder is missing or holds no images, or an image cannot be read.
     """
-    size = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     paths = image_files(folder)
+    return paths, load_paths(paths, size)
+
+
+def load_paths(paths: list[Path], size: int | tuple[int, int]) -> torch.Tensor:
+    """These image files as center squares resized to ``size``, as in :func:`load_folder` (which
+    reads a whole folder; this reads a part of one, to keep memory bounded).
+
+    Returns:
+        ``(len(paths), 3, height, width)`` float images in [0, 1].
+
+    Raises:
+        InvalidArgumentError: an image cannot be read.
+    """
+    size = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     tensors = []
     for path in paths:
         x = read_photo(path)
@@ -418,4 +431,4 @@ def load_folder(
         s = min(h, w)
         x = x[:, (h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
         tensors.append(F.interpolate(x[None], size=size, mode="bilinear", antialias=True)[0])
-    return paths, torch.stack(tensors)
+    return torch.stack(tensors)

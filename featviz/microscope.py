@@ -9,6 +9,8 @@ sharded under torchrun, one run per folder: :mod:`featviz.neuron_atlas`) and the
       unit_<i>_<cccc>.html       one unit: renders, negative, exemplars, the classes its render
                                  raises most, the units of the layer below that excite it most
       layers/<i>/...             the atlas of layer i (channels/, manifest.json, its own gallery)
+      layers/<i>/activation_atlas/  with activation_atlases=: layer i's activation atlas over the
+                                 examples (featviz.activation_atlas), linked from the index
       microscope.json            the layers, and per unit its links (classes, units below)
 
 Links are measured on the unit's own render: the classes are those whose logits the render
@@ -59,6 +61,8 @@ def microscope(
     channels: int | Iterable[int] | None = None,
     *,
     examples: str | os.PathLike[str] | None = None,
+    activation_atlases: bool | Sequence[str] = False,
+    atlas_grid: int = opts.ACTIVATION_ATLAS_GRID,
     negative: bool = True,
     steps: int = opts.DEFAULTS.steps,
     size: int | tuple[int, int] | None = None,
@@ -79,6 +83,9 @@ def microscope(
         layers: default every block output (:func:`featviz.explanation.default_layers`).
         channels: per layer, the first N channels (an int) or these channels (default: all).
         examples: a folder of your photos: each unit also shows its top crops from them.
+        activation_atlases: True, or some of the layers: also an activation atlas of each over
+            ``examples`` (:func:`featviz.activation_atlas`, ``atlas_grid`` cells per side, its
+            own render defaults; renders go through the render cache). Made on rank 0.
         negative: also render each unit's negative (the image that minimizes it).
         steps, size, seed: as in :func:`featviz.atlas`.
         overwrite: start a layer over if its folder holds an atlas with other settings.
@@ -110,6 +117,7 @@ def microscope(
         order = {name: i for i, name in enumerate(table)}
         chosen = sorted(dict.fromkeys(chosen), key=lambda name: order.get(name, len(order)))
         plan = [(layer, _channels(layer, table, channels)) for layer in chosen]
+        spaces = _atlas_layers(activation_atlases, chosen, examples)
         if rank == 0 and progress:
             _announce(prepared, plan, steps, size, render_kwargs)
         for i, (layer, wanted) in enumerate(plan):
@@ -134,6 +142,11 @@ def microscope(
             )
         if rank != 0:
             return MicroscopeResult(out, None, {})
+        for i, (layer, _) in enumerate(plan):
+            if layer in spaces and examples is not None:
+                _activation_atlas(
+                    prepared, layer, i, out, examples, atlas_grid, seed, progress, render_kwargs
+                )
         record = _record(prepared, out, plan, table)
         from featviz.microscope_page import write_site
 
@@ -162,6 +175,62 @@ def _channels(layer: str, table: dict[str, Any], channels: int | Iterable[int] |
             f"none of the channels given exist in {layer!r} ({info.channels} channels)"
         )
     return wanted
+
+
+def _atlas_layers(
+    wanted: bool | Sequence[str], chosen: list[str], examples: str | os.PathLike[str] | None
+) -> set[str]:
+    if wanted is False or (not isinstance(wanted, bool) and not wanted):
+        return set()
+    if examples is None:
+        raise InvalidArgumentError(
+            "activation atlases are made from your photos: pass examples=PHOTO_DIR (--examples) too"
+        )
+    if wanted is True:
+        return set(chosen)
+    layers = set(wanted)  # type: ignore[arg-type]
+    missing = sorted(layers - set(chosen))
+    if missing:
+        raise InvalidArgumentError(
+            f"activation atlases asked for layers the microscope does not show: {missing}; "
+            f"choose among {chosen}"
+        )
+    return layers
+
+
+def _activation_atlas(
+    prepared: Prepared,
+    layer: str,
+    index: int,
+    out: Path,
+    examples: str | os.PathLike[str],
+    grid: int,
+    seed: int,
+    progress: bool,
+    render_kwargs: dict[str, Any],
+) -> None:
+    """Layer ``index``'s activation atlas, unless a finished one with these settings is there."""
+    from featviz.activation_atlases import activation_atlas
+
+    folder = out / "layers" / f"{index:02d}" / "activation_atlas"
+    options = {k: v for k, v in render_kwargs.items() if k not in ("renders", "steps", "size")}
+    done = io.read_json(folder / "activation_atlas.json")
+    if done and not done.get("interrupted") and done.get("grid") == grid and done.get("layer") == layer:
+        return
+    atlas = activation_atlas(
+        prepared,
+        layer,
+        examples,
+        grid=grid,
+        seed=seed,
+        progress=progress,
+        **options,  # type: ignore[arg-type]
+    )
+    atlas.save(
+        folder, links=[("../../index.html", "all layers"), (f"../../layer_{index:02d}.html", "its units")]
+    )
+    if atlas.interrupted:
+        raise KeyboardInterrupt
 
 
 def _announce(
@@ -214,6 +283,11 @@ def _record(
                 "channels": info.channels,
                 "grid": list(info.spatial),
                 "units": units,
+                "activation_atlas": (
+                    f"layers/{i:02d}/activation_atlas/index.html"
+                    if (out / "layers" / f"{i:02d}" / "activation_atlas" / "index.html").is_file()
+                    else None
+                ),
             }
         )
     _links(prepared, out, layers)

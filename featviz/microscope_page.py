@@ -32,13 +32,8 @@ figcaption { font-size: 12px; max-width: 180px; overflow-wrap: anywhere; }
 
 _COMMON = (
     html.READ_DATA_JS
+    + html.ELEMENT_JS
     + """const data = readData();
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 function link(href, text) {
   const a = element("a", "", text);
   a.href = href;
@@ -71,7 +66,7 @@ _INDEX_BODY = """<h1 id="title"></h1>
 <button type="submit">go</button><span id="message"></span></form>
 <h2>Layers</h2>
 <table><thead><tr><th>depth</th><th>layer</th><th>type</th><th>layout</th><th>channels</th>
-<th>grid</th><th>units shown</th></tr></thead><tbody id="layers"></tbody></table>"""
+<th>grid</th><th>units shown</th><th>activation atlas</th></tr></thead><tbody id="layers"></tbody></table>"""
 
 _INDEX_SCRIPT = (
     _COMMON
@@ -84,6 +79,10 @@ for (const layer of data.layers) {
   tr.appendChild(name);
   for (const text of [layer.type, layer.layout, String(layer.channels), layer.grid.join("x") || "-",
                       String(layer.units.length)]) tr.appendChild(element("td", "", text));
+  const space = element("td");
+  const atlasLink = layer.activation_atlas ? link(layer.activation_atlas, "atlas") : element("span", "", "-");
+  space.appendChild(atlasLink);
+  tr.appendChild(space);
   rows.appendChild(tr);
 }
 function find(query) {
@@ -118,6 +117,7 @@ const neighbours = document.getElementById("neighbours");
 for (const [index, text] of [[data.previous, "previous layer"], [data.next, "next layer"]]) {
   if (index !== null) neighbours.appendChild(link(layerPage(index), text));
 }
+if (layer.activation_atlas) neighbours.appendChild(link(layer.activation_atlas, "activation atlas"));
 function tile(unit) {
   const a = link(unitPage(layer.index, unit.channel));
   a.className = "tile";

@@ -43,6 +43,11 @@ EXPLAIN_TOP = 4  # channels per layer in the dictionary and the attribution
 EXPLAIN_STEPS = 128
 EXPLAIN_SIZE = 128
 
+# featviz.activation_atlas's defaults: cells per side and the most activation vectors laid out;
+# each cell renders at EXPLAIN_STEPS / EXPLAIN_SIZE.
+ACTIVATION_ATLAS_GRID = 20
+ACTIVATION_ATLAS_VECTORS = 100_000
+
 
 @dataclass(frozen=True)
 class Option:

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -69,3 +75,30 @@ def _private_cache(tmp_path_factory) -> None:
     import os
 
     os.environ["FEATVIZ_CACHE_DIR"] = str(tmp_path_factory.mktemp("featviz_cache"))
+
+
+def featviz_command(args: list[str], processes: int = 1) -> subprocess.CompletedProcess[str]:
+    """``python -m featviz ARGS``, or under ``torchrun`` with ``processes`` ranks (gloo, CPU), with
+    the tests' models importable and one thread per rank."""
+    tests = Path(__file__).resolve().parent
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tests), str(tests.parent)]),
+        "OMP_NUM_THREADS": "1",
+    }
+    launcher = [sys.executable]
+    if processes > 1:
+        torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
+        launcher = [torchrun, "--standalone", "--nproc-per-node", str(processes)]
+    return subprocess.run(
+        [*launcher, "-m", "featviz", *args], env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def files_written(folder: Path) -> list[str]:
+    """The files under ``folder`` (relative paths, sorted), the per-rank lock files aside."""
+    return sorted(
+        str(p.relative_to(folder))
+        for p in folder.rglob("*")
+        if p.is_file() and not p.name.startswith(".lock.")
+    )

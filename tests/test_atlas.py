@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import featviz_command, files_written
 from PIL import Image
 
 import featviz
@@ -156,60 +155,13 @@ def test_cli_atlas(tiny, tmp_path, capsys) -> None:
 def test_torchrun_two_ranks_make_the_same_files(tiny, tmp_path) -> None:
     model = tmp_path / "tiny.pt"
     torch.save(tiny, model)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent)]),
-        "OMP_NUM_THREADS": "1",
-    }
-    args = [
-        "atlas",
-        str(model),
-        "conv3",
-        "--channels",
-        "0:5",
-        "--steps",
-        "2",
-        "--size",
-        "32",
-        "--batch-size",
-        "2",
-        "-q",
-    ]
-    single = subprocess.run(
-        [sys.executable, "-m", "featviz", *args, "-o", str(tmp_path / "one")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    args = ["atlas", str(model), "conv3", "--channels", "0:5", "--steps", "2", "--size", "32"]
+    args += ["--batch-size", "2", "-q"]
+    single = featviz_command([*args, "-o", str(tmp_path / "one")])
     assert single.returncode == 0, single.stderr
-    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
-    multi = subprocess.run(
-        [
-            torchrun,
-            "--standalone",
-            "--nproc-per-node",
-            "2",
-            "-m",
-            "featviz",
-            *args,
-            "-o",
-            str(tmp_path / "two"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    multi = featviz_command([*args, "-o", str(tmp_path / "two")], processes=2)
     assert multi.returncode == 0, multi.stderr[-2000:]
-
-    def files(folder: Path) -> list[str]:  # the lock files (one per rank) aside
-        return sorted(
-            str(p.relative_to(folder))
-            for p in folder.rglob("*")
-            if p.is_file() and not p.name.startswith(".lock.")
-        )
-
+    files = files_written
     assert files(tmp_path / "one") == files(tmp_path / "two")
     for name in files(tmp_path / "one"):
         if name.startswith("channels/"):

@@ -16,6 +16,7 @@ import pytest
 import torch
 from chromium import needs_chromium
 from chromium import run as run_chromium
+from conftest import featviz_command, files_written
 from PIL import Image
 from test_gallery import _Elements
 
@@ -228,3 +229,41 @@ def test_cli_microscope(tiny, tmp_path, capsys) -> None:
     assert "wrote 4 units of 2 layers" in capsys.readouterr().out
     assert (tmp_path / "site" / "unit_01_0001.html").is_file()
     assert not list((tmp_path / "site").rglob("*_neg.png"))
+
+
+def test_torchrun_two_processes_make_the_same_site_as_one(tiny, tmp_path) -> None:
+    model = tmp_path / "tiny.pt"
+    torch.save(tiny, model)
+    args = ["microscope", str(model), "--layers", "relu2,relu3", "--channels", "5", "--steps", "2"]
+    args += ["--size", "32", "--batch-size", "2", "-q"]
+    single = featviz_command([*args, "-o", str(tmp_path / "one")])
+    assert single.returncode == 0, single.stderr[-2000:]
+    multi = featviz_command([*args, "-o", str(tmp_path / "two")], processes=2)
+    assert multi.returncode == 0, multi.stderr[-2000:]
+    files = files_written
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert files(one) == files(two)
+    assert len([f for f in files(one) if f.startswith("unit_")]) == 10
+    for name in files(one):
+        if name.endswith(".png"):  # the same pictures (batches of other channels: float noise)
+            a = np.asarray(Image.open(one / name), dtype=np.int16)
+            b = np.asarray(Image.open(two / name), dtype=np.int16)
+            assert np.abs(a - b).max() <= 2, name
+    record_one = json.loads((one / "microscope.json").read_text(encoding="utf-8"))
+    record_two = json.loads((two / "microscope.json").read_text(encoding="utf-8"))
+
+    def links(record: dict) -> list:
+        return [
+            (
+                unit["channel"],
+                unit["file"],
+                unit["renders"],
+                unit["negative"],
+                [c["class"] for c in unit["classes"]],
+                [b["channel"] for b in unit.get("below", [])],
+            )
+            for layer in record["layers"]
+            for unit in layer["units"]
+        ]
+
+    assert links(record_one) == links(record_two)

@@ -49,10 +49,10 @@ _LAZY = {
     "explain": "featviz.explanation",
     "Explanation": "featviz.explanation",
     "diagnose": "featviz.diagnosis",
-    "microscope": "featviz.microscope",
+    "microscope": "featviz.microscopes",
     "activation_atlas": "featviz.activation_atlases",
     "ActivationAtlas": "featviz.activation_atlases",
-    "MicroscopeResult": "featviz.microscope",
+    "MicroscopeResult": "featviz.microscopes",
     "Diagnosis": "featviz.diagnosis",
 }
 _SUBMODULES = {
@@ -74,6 +74,7 @@ _SUBMODULES = {
     "layouts",
     "metrics",
     "natural",
+    "microscopes",
     "microscope_page",
     "neuron_atlas",
     "objectives",
@@ -98,7 +99,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from featviz.activation_atlases import ActivationAtlas, activation_atlas  # noqa: F401
     from featviz.diagnosis import Diagnosis, diagnose  # noqa: F401
     from featviz.explanation import Explanation, explain  # noqa: F401
-    from featviz.microscope import MicroscopeResult, microscope  # noqa: F401
+    from featviz.microscopes import MicroscopeResult, microscope  # noqa: F401
     from featviz.neuron_atlas import AtlasResult, atlas  # noqa: F401
     from featviz.photo import accentuate, caricature  # noqa: F401
     from featviz.prepared import LayerInfo, Prepared, layers, prepare  # noqa: F401

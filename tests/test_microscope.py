@@ -267,3 +267,13 @@ def test_torchrun_two_processes_make_the_same_site_as_one(tiny, tmp_path) -> Non
         ]
 
     assert links(record_one) == links(record_two)
+
+
+def test_importing_the_modules_leaves_the_functions_callable() -> None:
+    """A module named like its function would replace ``featviz.<function>`` once imported."""
+    import importlib
+
+    for name in sorted(featviz._SUBMODULES):
+        importlib.import_module(f"featviz.{name}")
+    for name in featviz._LAZY:
+        assert not isinstance(getattr(featviz, name), type(featviz)), name

@@ -87,8 +87,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "transforms",
         "auto",
-        "robustness transforms: auto (multicrop for maco, else wide), wide, standard (Lucid's), "
-        "multicrop, none, or a list of featviz.transforms objects / callables.",
+        "robustness transforms: auto (multicrop for maco, standard for cppn, else wide), wide, "
+        "standard (Lucid's), multicrop, none, or a list of featviz.transforms objects / callables.",
         "str | Sequence[Transform | Callable] | None",
     ),
     Option(

@@ -102,6 +102,8 @@ class ImageParam(nn.Module, abc.ABC):
     gain: nn.Parameter | None
     #: The Adam learning rate render() uses for this parameterization unless told otherwise.
     default_lr: float = 0.05
+    #: The robustness transforms render() uses with it when ``transforms="auto"``.
+    default_transforms: str = "wide"
 
     #: Image channels; 3 (RGB) unless a subclass takes ``channels=`` (fft and pixel do).
     channels: int = 3
@@ -193,7 +195,11 @@ class ImageParam(nn.Module, abc.ABC):
 
     def forward(self) -> torch.Tensor:
         """The images, ``(B, 3, H, W)`` in [0, 1]."""
-        x = self._held(self.raw())
+        return self._image(self.raw())
+
+    def _image(self, raw: torch.Tensor) -> torch.Tensor:
+        """:meth:`raw` values → images: the held spread, colour mixing and the sigmoid."""
+        x = self._held(raw)
         if self.decorrelate:
             x = torch.einsum("ij,bjhw->bihw", self.color, x)
         return torch.sigmoid(x)
@@ -428,6 +434,7 @@ class MacoImage(ImageParam):
 
     magnitude: torch.Tensor
     default_lr = 0.1  # radians of phase per Adam step
+    default_transforms = "multicrop"  # as MACO was designed
 
     def __init__(
         self,
@@ -546,15 +553,27 @@ class CPPNImage(ImageParam):
     Networks"). Weights are sensitive: its default learning rate is 0.005, and it needs more
     steps than the Fourier parameterization (about 1000).
 
+    The network's output is a decorrelated colour, its spread held like the Fourier image's
+    (:meth:`ImageParam.hold_contrast`, ``contrast=``) and its mean kept within ±1.5 (a tanh):
+    left free, the optimizer drifts the output's mean until the sigmoid saturates and the
+    picture is one flat colour. Its default
+    transforms are Lucid's ``standard`` ones; the ``wide`` ones move the picture more than a
+    network learning at lr 0.005 can follow.
+
     Args:
         size: ``224`` or ``(height, width)``.
         batch: number of images (each its own network).
         seed: an int, or one int per image.
         hidden: channels per hidden layer.
         layers: number of hidden layers.
+        contrast: the held spread (as for :class:`FourierImage`); None: free (Lucid's).
     """
 
     default_lr = 0.005
+    default_transforms = "standard"
+    #: The mean of each raw channel is kept within ± this (a tanh), so it cannot drift into the
+    #: sigmoid's flat ends either.
+    mean_bound = 1.5
 
     def __init__(
         self,
@@ -563,10 +582,12 @@ class CPPNImage(ImageParam):
         seed: int | Sequence[int] = 0,
         hidden: int = 24,
         layers: int = 8,
+        contrast: float | Sequence[float] | None = DEFAULT_CONTRAST,
     ) -> None:
-        super().__init__(size, batch, decorrelate=False)
+        super().__init__(size, batch, decorrelate=True)
         if hidden < 1 or layers < 1:
             raise InvalidArgumentError(f"CPPN needs hidden >= 1 and layers >= 1, got {hidden}, {layers}")
+        self.hold_contrast(contrast)
         self.hidden, self.depth = hidden, layers
         seeds = rng.image_seeds(seed, batch)
         gens = [rng.generator(s, rng.INIT) for s in seeds]
@@ -582,6 +603,12 @@ class CPPNImage(ImageParam):
         with torch.no_grad():
             weights[-1].zero_()
         self.weights, self.biases = nn.ParameterList(weights), nn.ParameterList(biases)
+
+    def _held(self, x: torch.Tensor) -> torch.Tensor:
+        if self.spread is None:
+            return x
+        mean = x.mean((-2, -1), keepdim=True)
+        return super()._held(x - mean + self.mean_bound * torch.tanh(mean / self.mean_bound))
 
     def _coordinates(self, size: tuple[int, int]) -> torch.Tensor:
         height, width = size
@@ -607,7 +634,7 @@ class CPPNImage(ImageParam):
     def render_at(self, size: int | Sequence[int]) -> torch.Tensor:
         """The same images drawn at another resolution, ``(B, 3, h, w)`` in [0, 1]."""
         with torch.no_grad():
-            return torch.sigmoid(self._net(normalize_size(size)))
+            return self._image(self._net(normalize_size(size)))
 
     def extra_repr(self) -> str:
         return f"batch={self.batch}, size={self.size}, hidden={self.hidden}, layers={self.depth}"
@@ -696,6 +723,15 @@ _BUILDS: dict[str, tuple[type[ImageParam], dict[str, Any]]] = {
     "laplacian": (LaplacianImage, {}),
     "cppn": (CPPNImage, {}),
 }
+
+
+def default_transforms(param: str | ImageParam) -> str:
+    """The transforms a parameterization (name or instance) was designed with."""
+    if isinstance(param, ImageParam):
+        return param.default_transforms
+    if isinstance(param, str) and param in _BUILDS:
+        return _BUILDS[param][0].default_transforms
+    return ImageParam.default_transforms
 
 
 def default_lr(param: str | ImageParam) -> float:

@@ -25,7 +25,7 @@ from featviz import rng
 from featviz.errors import InvalidArgumentError
 from featviz.io import load_images
 from featviz.objectives import Objective, from_targets, recorded, unit
-from featviz.param import ImageParam, MacoImage, default_lr, normalize_size
+from featviz.param import ImageParam, default_lr, default_transforms, normalize_size
 from featviz.prepared import Prepared, prepare
 from featviz.result import RenderResult
 from featviz.targets import Target, parse_target
@@ -249,7 +249,7 @@ def make_plan(prepared: Prepared, request: Request, given: Any) -> Plan:  # noqa
     lr = _lr(given.lr, given.param)
     transforms = given.transforms
     if transforms == "auto":  # the transforms the parameterization was designed with
-        transforms = "multicrop" if given.param == "maco" or isinstance(given.param, MacoImage) else "wide"
+        transforms = default_transforms(given.param)
     device = prepared.device
     n_images = len(request.labels)
     diversity = _diversity(given.diversity)

@@ -84,8 +84,9 @@ def microscope(
         channels: per layer, the first N channels (an int) or these channels (default: all).
         examples: a folder of your photos: each unit also shows its top crops from them.
         activation_atlases: True, or some of the layers: also an activation atlas of each over
-            ``examples`` (:func:`featviz.activation_atlas`, ``atlas_grid`` cells per side, its
-            own render defaults; renders go through the render cache). Made on rank 0.
+            ``examples`` (:func:`featviz.activation_atlas`, ``atlas_grid`` cells per side; cells
+            render at its defaults, or at ``steps`` and ``size`` where those are smaller; renders
+            go through the render cache). Made on rank 0.
         negative: also render each unit's negative (the image that minimizes it).
         steps, size, seed: as in :func:`featviz.atlas`.
         overwrite: start a layer over if its folder holds an atlas with other settings.
@@ -144,9 +145,13 @@ def microscope(
             return MicroscopeResult(out, None, {})
         for i, (layer, _) in enumerate(plan):
             if layer in spaces and examples is not None:
-                _activation_atlas(
-                    prepared, layer, i, out, examples, atlas_grid, seed, progress, render_kwargs
-                )
+                cells = {
+                    "steps": min(steps, opts.EXPLAIN_STEPS),
+                    "size": opts.EXPLAIN_SIZE if size is None else min(opts.EXPLAIN_SIZE, *_sides(size)),
+                    "seed": seed,
+                    **{k: v for k, v in render_kwargs.items() if k != "renders"},
+                }
+                _activation_atlas(prepared, layer, i, out, examples, atlas_grid, progress, cells)
         record = _record(prepared, out, plan, table)
         from featviz.microscope_page import write_site
 
@@ -155,6 +160,10 @@ def microscope(
     finally:
         if owned:
             torch.distributed.destroy_process_group()
+
+
+def _sides(size: int | tuple[int, int]) -> tuple[int, ...]:
+    return (size,) if isinstance(size, int) else tuple(size)
 
 
 def _channels(layer: str, table: dict[str, Any], channels: int | Iterable[int] | None) -> list[int]:
@@ -205,27 +214,18 @@ def _activation_atlas(
     out: Path,
     examples: str | os.PathLike[str],
     grid: int,
-    seed: int,
     progress: bool,
-    render_kwargs: dict[str, Any],
+    options: dict[str, Any],
 ) -> None:
     """Layer ``index``'s activation atlas, unless a finished one with these settings is there."""
     from featviz.activation_atlases import activation_atlas
 
     folder = out / "layers" / f"{index:02d}" / "activation_atlas"
-    options = {k: v for k, v in render_kwargs.items() if k not in ("renders", "steps", "size")}
     done = io.read_json(folder / "activation_atlas.json")
-    if done and not done.get("interrupted") and done.get("grid") == grid and done.get("layer") == layer:
+    same = done and done.get("grid") == grid and done.get("layer") == layer
+    if same and not done.get("interrupted") and done.get("settings", {}).get("steps") == options["steps"]:
         return
-    atlas = activation_atlas(
-        prepared,
-        layer,
-        examples,
-        grid=grid,
-        seed=seed,
-        progress=progress,
-        **options,  # type: ignore[arg-type]
-    )
+    atlas = activation_atlas(prepared, layer, examples, grid=grid, progress=progress, **options)
     atlas.save(
         folder, links=[("../../index.html", "all layers"), (f"../../layer_{index:02d}.html", "its units")]
     )

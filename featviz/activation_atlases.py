@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from tqdm.auto import tqdm
 from featviz import io
 from featviz import options as opts
 from featviz.errors import FeatvizError, InvalidArgumentError
+from featviz.exemplars import crop_at
 from featviz.explanation import DIRECTION_CHUNK, _class_names
 from featviz.hooks import find_module
 from featviz.prepared import Prepared, prepare
@@ -119,8 +120,7 @@ class ActivationAtlas:
 
     def cell_of(self) -> torch.Tensor:
         """``(N,)``: the grid cell (``row * grid + col``) each vector fell in."""
-        where = (self.coordinates * self.grid).floor().long().clamp(0, self.grid - 1)
-        return where[:, 1] * self.grid + where[:, 0]
+        return _cell_index(self.coordinates, self.grid)
 
     def picture(self, icon: int = 96, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
         """The atlas as one RGB image: each rendered cell's picture at its place, ``icon`` px."""
@@ -363,7 +363,10 @@ class _Sample:
     grid: tuple[int, int]
 
 
-def _photo_source(prepared: Prepared, photos: object) -> tuple[list[str], Any]:
+Loader = Callable[[int, int], torch.Tensor]  # photos [i, j) at the model's input size
+
+
+def _photo_source(prepared: Prepared, photos: object) -> tuple[list[str], Loader]:
     """The photos' names, and a function loading photos ``[i, j)`` at the model's input size."""
     size = prepared.default_size
     if isinstance(photos, torch.Tensor):
@@ -387,10 +390,10 @@ def _sample(
     prepared: Prepared,
     layer: str,
     count: int,
-    load: Any,
+    load: Loader,
     vectors: int,
     seed: int,
-    progress: bool,  # noqa: ANN401
+    progress: bool,
 ) -> _Sample:
     """A few activation vectors per photo at random positions (the same ones on every run)."""
     per_photo = max(1, math.ceil(vectors / count))
@@ -437,9 +440,14 @@ def _sample(
     return sample
 
 
-def _cells(sample: _Sample, coordinates: torch.Tensor, grid: int, min_count: int) -> list[Cell]:
+def _cell_index(coordinates: torch.Tensor, grid: int) -> torch.Tensor:
+    """``row * grid + col`` of the cell each point of a layout in [0, 1] falls in."""
     where = (coordinates * grid).floor().long().clamp(0, grid - 1)
-    cell_of = where[:, 1] * grid + where[:, 0]  # as ActivationAtlas.cell_of
+    return where[:, 1] * grid + where[:, 0]
+
+
+def _cells(sample: _Sample, coordinates: torch.Tensor, grid: int, min_count: int) -> list[Cell]:
+    cell_of = _cell_index(coordinates, grid)
     counts = torch.bincount(cell_of, minlength=grid * grid)
     sums = torch.zeros(grid * grid, sample.vectors.shape[1]).index_add_(0, cell_of, sample.vectors)
     cells = []
@@ -455,8 +463,8 @@ def _cells(sample: _Sample, coordinates: torch.Tensor, grid: int, min_count: int
 
 
 def _patches(
-    prepared: Prepared, atlas: ActivationAtlas, sample: _Sample, sources: list[str], load: Any
-) -> None:  # noqa: ANN401
+    prepared: Prepared, atlas: ActivationAtlas, sample: _Sample, sources: list[str], load: Loader
+) -> None:
     """Each cell's photo region around its most typical activation."""
     height, width = prepared.default_size
     grid_h, grid_w = sample.grid
@@ -469,11 +477,7 @@ def _patches(
     for photo, pairs in sorted(wanted.items()):
         image = load(photo, photo + 1)[0]
         for cell, position in pairs:
-            row, col = divmod(position, grid_w)
-            cy, cx = int((row + 0.5) / grid_h * height), int((col + 0.5) / grid_w * width)
-            top = min(max(cy - side_h // 2, 0), height - side_h)
-            left = min(max(cx - side_w // 2, 0), width - side_w)
-            cell.patch = image[:, top : top + side_h, left : left + side_w].clone()
+            cell.patch = crop_at(image, position, sample.grid, (side_h, side_w)).clone()
             cell.patch_source = sources[photo]
 
 

@@ -20,6 +20,17 @@ from featviz.errors import InvalidArgumentError
 from featviz.prepared import Prepared
 
 
+def crop_at(image: torch.Tensor, position: int, grid: tuple[int, int], side: tuple[int, int]) -> torch.Tensor:
+    """The ``side`` region of ``image`` (``(C, H, W)``) centred on ``position`` (row-major) of a
+    layer's ``grid``, moved inside the image where it would cross an edge."""
+    height, width = image.shape[-2:]
+    row, col = divmod(position, grid[1])
+    cy, cx = int((row + 0.5) / grid[0] * height), int((col + 0.5) / grid[1] * width)
+    top = min(max(cy - side[0] // 2, 0), height - side[0])
+    left = min(max(cx - side[1] // 2, 0), width - side[1])
+    return image[:, top : top + side[0], left : left + side[1]]
+
+
 def attach_exemplars(
     prepared: Prepared,
     layer: str,
@@ -57,12 +68,7 @@ def attach_exemplars(
         order = maxima_all[:, c].argsort(descending=True)[:top_k].tolist()
         files, scores = [], []
         for rank, n in enumerate(order):
-            row, col = divmod(int(where_all[n, c]), grid_w)
-            cy = int((row + 0.5) / grid_h * size[0])
-            cx = int((col + 0.5) / grid_w * size[1])
-            top = min(max(cy - side_h // 2, 0), size[0] - side_h)
-            left = min(max(cx - side_w // 2, 0), size[1] - side_w)
-            crop = images[n, :, top : top + side_h, left : left + side_w]
+            crop = crop_at(images[n], int(where_all[n, c]), (grid_h, grid_w), (side_h, side_w))
             file = f"exemplars/{c:04d}_{rank}.jpg"
             io.save_image(io.to_pil(crop), out / file)
             files.append(file)

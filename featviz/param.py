@@ -180,7 +180,11 @@ class ImageParam(nn.Module, abc.ABC):
         centered = x - mean
         std = centered.square().mean((-2, -1), keepdim=True).add(1e-12).sqrt()
         spread = self.spread if self.gain is None else self.spread * self.gain.exp()
-        return mean + centered * (spread / std)
+        return self._level(mean) + centered * (spread / std)
+
+    def _level(self, mean: torch.Tensor) -> torch.Tensor:
+        """Each held image's mean per channel of :meth:`raw` (free here; a subclass may bound it)."""
+        return mean
 
     def _hold_image(self, raw: torch.Tensor) -> None:
         """After set_image: hold the spread the given image has, so forward() reproduces it —
@@ -604,11 +608,8 @@ class CPPNImage(ImageParam):
             weights[-1].zero_()
         self.weights, self.biases = nn.ParameterList(weights), nn.ParameterList(biases)
 
-    def _held(self, x: torch.Tensor) -> torch.Tensor:
-        if self.spread is None:
-            return x
-        mean = x.mean((-2, -1), keepdim=True)
-        return super()._held(x - mean + self.mean_bound * torch.tanh(mean / self.mean_bound))
+    def _level(self, mean: torch.Tensor) -> torch.Tensor:
+        return self.mean_bound * torch.tanh(mean / self.mean_bound)
 
     def _coordinates(self, size: tuple[int, int]) -> torch.Tensor:
         height, width = size
@@ -725,22 +726,23 @@ _BUILDS: dict[str, tuple[type[ImageParam], dict[str, Any]]] = {
 }
 
 
+def _kind(param: str | ImageParam) -> ImageParam | type[ImageParam]:
+    """The parameterization (an instance) or its class (a name); ImageParam for anything else."""
+    if isinstance(param, ImageParam):
+        return param
+    if isinstance(param, str) and param in _BUILDS:
+        return _BUILDS[param][0]
+    return ImageParam
+
+
 def default_transforms(param: str | ImageParam) -> str:
     """The transforms a parameterization (name or instance) was designed with."""
-    if isinstance(param, ImageParam):
-        return param.default_transforms
-    if isinstance(param, str) and param in _BUILDS:
-        return _BUILDS[param][0].default_transforms
-    return ImageParam.default_transforms
+    return _kind(param).default_transforms
 
 
 def default_lr(param: str | ImageParam) -> float:
     """The learning rate a parameterization (name or instance) is tuned for."""
-    if isinstance(param, ImageParam):
-        return param.default_lr
-    if isinstance(param, str) and param in _BUILDS:
-        return _BUILDS[param][0].default_lr
-    return ImageParam.default_lr
+    return _kind(param).default_lr
 
 
 def make_param(

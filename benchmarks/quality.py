@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import sys
 import time
 
@@ -60,6 +61,7 @@ EXTRA_CONFIGS: list[dict] = [
         "name": "featviz defaults until 2026-11-27 (free contrast)",
         "contrast": None,
         "std": 0.01,
+        "channels_last": False,  # channels-first on CPU until 2026-11-27 too
         "steps": DEFAULT_STEPS,
     },
     {
@@ -276,17 +278,24 @@ def score(
     row["per_channel_ratio"] = dict(zip(channels, [round(r, 3) for r in ratios], strict=True))
     class_images = images[len(channels) :]
     transfer = {name: {"top1": 0.0, "top5": 0.0, "probability": 0.0} for name in judges}
-    plaus = []
+    plaus, per_class = [], []
     for offset, label in enumerate(classes):
         report = metrics.transferability(class_images[offset : offset + 1], label, judges=judges)
         for name in judges:
             for key in ("top1", "top5", "probability"):
                 transfer[name][key] += report[name][key] / len(classes)
+        per_class.append(sum(report[name]["probability"] for name in judges) / len(judges))
         if label in metrics.CLASS_PHOTOS:
             plaus.append(metrics.plausibility(class_images[offset : offset + 1], label, judge=judges[0]))
     row["transferability"] = transfer
     row["top5_transfer"] = sum(t["top5"] for t in transfer.values()) / len(judges)
     row["class_probability"] = sum(t["probability"] for t in transfer.values()) / len(judges)
+    # Each class's probability (mean over the judges) and the standard error of their mean: one
+    # render per class makes p move by about this much between runs that differ in nothing but
+    # floating-point order (a batch size, a CPU).
+    row["per_class_probability"] = dict(zip(map(str, classes), [round(p, 3) for p in per_class], strict=True))
+    spread = statistics.stdev(per_class) if len(per_class) > 1 else None
+    row["class_probability_se"] = None if spread is None else spread / len(per_class) ** 0.5
     row["plausibility"] = sum(plaus) / len(plaus) if plaus else None
     slope, high = metrics.spectral_slope(images)
     row["spectral_slope"] = float(slope.mean())
@@ -330,6 +339,12 @@ def explains(model, images: torch.Tensor, targets: list[str], judges: list[str],
     }
 
 
+def _p(row: dict) -> str:
+    """The class probability, ± its standard error over the classes where the row has it."""
+    se = row.get("class_probability_se")
+    return f"{row['class_probability']:.3f}" + ("" if se is None else f" ± {se:.3f}")
+
+
 def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
@@ -350,7 +365,8 @@ def markdown(record: dict) -> str:
         "*ratio* / *robust*: unit response on the clean / on 8 unseen random views of the image ÷ "
         "its max over 50 natural photo crops (mean over the channels). *top-5* and *p*: how often "
         "the judges put the class in their top 5, and their mean probability for it (class "
-        "renders). *plaus.*: judge-feature cosine similarity to photos of the class. *slope* / "
+        "renders; ± the standard error over the classes). *plaus.*: judge-feature cosine "
+        "similarity to photos of the class. *slope* / "
         "*HF*: spectral slope and high-frequency power share; natural photos span slope "
         f"{band['slope'][0]:.2f} to {band['slope'][1]:.2f}, HF {band['high_frequency_share'][0]:.3f}"
         f" to {band['high_frequency_share'][1]:.3f}. *colour* / *contrast*: median colourfulness M "
@@ -373,7 +389,7 @@ def markdown(record: dict) -> str:
         lines.append(
             f"| {row['config']} | {row['steps']} | {row.get('size', [224])[0]} | "
             f"{_num(row['activation_ratio'])} | "
-            f"{_num(row['robustness'])} | {row['top5_transfer']:.2f} | {row['class_probability']:.3f} | "
+            f"{_num(row['robustness'])} | {row['top5_transfer']:.2f} | {_p(row)} | "
             f"{plaus} | {row['spectral_slope']:.2f} | {row['high_frequency_share']:.3f} | "
             f"{row['colourfulness']:.1f} | {row['contrast']:.1f} | {_pm(row['interpretability'])} | "
             f"{row['path_margin']:.3f} | {row['seconds_per_unit']:.1f} |"

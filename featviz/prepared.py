@@ -39,6 +39,11 @@ Forward = Callable[[torch.Tensor], dict[str, torch.Tensor]]
 T = TypeVar("T")
 
 
+def _laid_out(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """``x`` in channels-last memory order when asked (the same values and shape)."""
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
 def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
 
@@ -234,18 +239,19 @@ class Prepared:
             autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
             normalize = self.normalize if not normalized else _identity
             ran: list[bool] = []
+            layout = [channels_last]  # cleared when the first pass finds the model cannot take it
             metadata = layouts_module.token_metadata(model)
 
             def forward(x: torch.Tensor) -> dict[str, torch.Tensor]:
                 x = normalize(x)
-                if channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
                 with autocast:
                     # The first pass tells whether the model can take these images at all; later
                     # errors (a user's hook, say) pass through as they are.
-                    acts = recorder.run(x) if ran else self._run(recorder.run, x)
-                if not ran:
-                    ran.append(True)
+                    if ran:
+                        acts = recorder.run(_laid_out(x, layout[0]))
+                    else:
+                        acts = self._first_run(recorder.run, x, layout)
+                        ran.append(True)
                 seen: dict[str, torch.Tensor] = {}
                 for layer, act in acts.items():
                     if layer.endswith(HEADS):
@@ -292,6 +298,19 @@ class Prepared:
         check that spares plain CNNs the layout trace)."""
         for module in self.model.modules():
             yield isinstance(module, (nn.Linear, nn.LayerNorm)) or type(module).__name__ == "Permute"
+
+    def _first_run(self, run: Callable[[torch.Tensor], T], x: torch.Tensor, layout: list[bool]) -> T:
+        """The first pass: channels-last where ``layout[0]`` asks for it, else (or when the model
+        fails on it, e.g. it flattens a feature map with ``.view()``) channels-first, clearing
+        ``layout[0]`` so the later passes feed the model what it takes."""
+        if layout[0]:
+            try:
+                return run(_laid_out(x, True))
+            except (torch.OutOfMemoryError, InvalidArgumentError):
+                raise
+            except (RuntimeError, AssertionError, ValueError):  # what _run turns into its error
+                layout[0] = False
+        return self._run(run, x)
 
     def _run(self, run: Callable[[torch.Tensor], T], x: torch.Tensor) -> T:
         """``run(x)`` with a model that cannot take the images turned into a featviz error."""

@@ -264,7 +264,7 @@ def make_plan(prepared: Prepared, request: Request, given: Any) -> Plan:  # noqa
         make_optimizer=given.optimizer or (lambda params: torch.optim.Adam(params, lr=lr)),
         keep={int(t) for t in given.thresholds if 0 < int(t) <= steps},
         bf16=_bf16(given.precision, device),
-        channels_last=device.type == "cuda" if given.channels_last is None else bool(given.channels_last),
+        channels_last=bool(given.channels_last),
         compile=bool(given.compile),
         redirect_steps=min(_redirect_steps(given.redirect_relu), steps),
         alpha=bool(given.alpha),

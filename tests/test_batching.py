@@ -92,11 +92,38 @@ def test_bf16_and_channels_last_match_fp32(tiny) -> None:
     # Adam normalizes each gradient entry, so bf16 rounding moves pixels a little; scores agree.
     assert (fp32.images - bf16.images).abs().mean() < 0.05
     assert torch.allclose(fp32.scores, bf16.scores, rtol=0.05, atol=0.01)
-    cl = featviz.render(tiny, TARGETS, channels_last=True, **FAST)
-    assert torch.allclose(fp32.images, cl.images, atol=1e-4)
+    first = featviz.render(tiny, TARGETS, channels_last=False, **FAST)
+    assert fp32.settings["channels_last"] is True and first.settings["channels_last"] is False
+    assert torch.allclose(fp32.images, first.images, atol=1e-4)  # the layout changes no picture
     assert featviz.render(tiny, "conv3:1", **FAST).settings["precision"] == "fp32"  # auto on CPU
     with pytest.raises(featviz.InvalidArgumentError, match="precision"):
         featviz.render(tiny, "conv3:1", precision="fp8", **FAST)
+
+
+class ViewFlatten(torch.nn.Module):
+    """A LeNet-style model that flattens its feature map with ``.view()``, which a channels-last
+    map cannot take (the tutorials' way of writing a classifier)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = torch.nn.Linear(4 * 8 * 8, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.nn.functional.max_pool2d(torch.relu(self.conv(x)), 4)
+        return self.fc(x.view(x.shape[0], -1))
+
+
+def test_a_model_that_cannot_take_channels_last_is_fed_channels_first() -> None:
+    torch.manual_seed(0)
+    model = ViewFlatten()
+    laid_out = torch.zeros(1, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    with pytest.raises(RuntimeError, match="view"):
+        model(torch.relu(model.conv(laid_out)).view(1, -1))  # what the default layout would hit
+    default = featviz.render(model, ["output:1", "conv:2"], **FAST)
+    first = featviz.render(model, ["output:1", "conv:2"], channels_last=False, **FAST)
+    assert torch.allclose(default.images, first.images, atol=1e-4)
+    assert torch.allclose(default.scores, first.scores, atol=1e-4)
 
 
 def test_compile_matches_eager(tiny) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 
 import quality
@@ -83,8 +84,7 @@ def main() -> None:
         )
     if args.json:
         record = {
-            "command": "python benchmarks/channels_last.py "
-            + " ".join(f"--{k} {v}" for k, v in vars(args).items() if v is not None and k != "json"),
+            "command": " ".join(["python", *sys.argv]),
             "machine": quality.machine() if args.device == "cpu" else torch.cuda.get_device_name(),
             "torch": torch.__version__,
             "date": time.strftime("%Y-%m-%d"),

@@ -238,8 +238,7 @@ class Prepared:
                 recorder.model = torch.compile(model)
             autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
             normalize = self.normalize if not normalized else _identity
-            ran: list[bool] = []
-            layout = [channels_last]  # cleared when the first pass finds the model cannot take it
+            layout: list[bool] = []  # after the first pass: whether the model is fed channels-last
             metadata = layouts_module.token_metadata(model)
 
             def forward(x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -247,11 +246,11 @@ class Prepared:
                 with autocast:
                     # The first pass tells whether the model can take these images at all; later
                     # errors (a user's hook, say) pass through as they are.
-                    if ran:
+                    if layout:
                         acts = recorder.run(_laid_out(x, layout[0]))
                     else:
-                        acts = self._first_run(recorder.run, x, layout)
-                        ran.append(True)
+                        acts, fed = self._first_run(recorder.run, x, channels_last)
+                        layout.append(fed)
                 seen: dict[str, torch.Tensor] = {}
                 for layer, act in acts.items():
                     if layer.endswith(HEADS):
@@ -299,18 +298,19 @@ class Prepared:
         for module in self.model.modules():
             yield isinstance(module, (nn.Linear, nn.LayerNorm)) or type(module).__name__ == "Permute"
 
-    def _first_run(self, run: Callable[[torch.Tensor], T], x: torch.Tensor, layout: list[bool]) -> T:
-        """The first pass: channels-last where ``layout[0]`` asks for it, else (or when the model
-        fails on it, e.g. it flattens a feature map with ``.view()``) channels-first, clearing
-        ``layout[0]`` so the later passes feed the model what it takes."""
-        if layout[0]:
+    def _first_run(
+        self, run: Callable[[torch.Tensor], T], x: torch.Tensor, channels_last: bool
+    ) -> tuple[T, bool]:
+        """The first pass and whether it fed the model channels-last: so where asked, unless the
+        model fails on it (e.g. it flattens a feature map with ``.view()``); then channels-first."""
+        if channels_last:
             try:
-                return run(_laid_out(x, True))
+                return run(_laid_out(x, True)), True
             except (torch.OutOfMemoryError, InvalidArgumentError):
                 raise
             except (RuntimeError, AssertionError, ValueError):  # what _run turns into its error
-                layout[0] = False
-        return self._run(run, x)
+                pass
+        return self._run(run, x), False
 
     def _run(self, run: Callable[[torch.Tensor], T], x: torch.Tensor) -> T:
         """``run(x)`` with a model that cannot take the images turned into a featviz error."""

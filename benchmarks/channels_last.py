@@ -1,6 +1,6 @@
 """Channels-last against channels-first input: a bare forward+backward of several models.
 
-    python benchmarks/channels_last.py [--device cpu] [--batch 8] [--rounds 3] [--json PATH]
+    python benchmarks/channels_last.py [--device cpu] [--batch 8] [--rounds 3] [--models ...] [--json PATH]
 
 featviz feeds the model channels-last images by default (render option ``channels_last``). This
 measures why: for each model, the median time of a forward and a backward pass to the input (the
@@ -28,7 +28,9 @@ MODELS = {
     "mobilenetv3_large_100": lambda: timm.create_model("mobilenetv3_large_100"),
     "convnext_tiny": lambda: timm.create_model("convnext_tiny"),
     "vit_tiny_patch16_224": lambda: timm.create_model("vit_tiny_patch16_224"),
+    "swin_tiny_patch4_window7_224": lambda: timm.create_model("swin_tiny_patch4_window7_224"),
 }
+DEFAULT_MODELS = [name for name in MODELS if not name.startswith("swin")]
 
 
 def step_time(model: torch.nn.Module, x: torch.Tensor, channels_last: bool, repeats: int) -> float:
@@ -56,13 +58,14 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=DEFAULT_MODELS)
     parser.add_argument("--json")
     args = parser.parse_args()
     if args.device == "cpu":
         torch.set_num_threads(2)
     rows = []
-    for name, build in MODELS.items():
-        model = build().eval().to(args.device)
+    for name in args.models:
+        model = MODELS[name]().eval().to(args.device)
         for parameter in model.parameters():
             parameter.requires_grad_(False)
         x = torch.rand(args.batch, 3, 224, 224, device=args.device)

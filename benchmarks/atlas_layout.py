@@ -22,7 +22,7 @@ import quality
 import torch
 
 import featviz
-from featviz.activation_atlases import _photo_source, _sample, lay_out
+from featviz.reports.atlases.activation import _photo_source, _sample, lay_out
 
 NEIGHBOURS = 10
 PROBES = 2000

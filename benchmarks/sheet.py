@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 import featviz
-from featviz import io
+from featviz import files, imaging
 
 LABEL_WIDTH = 300
 HEADER = 18
@@ -40,19 +40,19 @@ def save_strip(folder: str | Path, name: str, images: torch.Tensor, units: list[
         if images.shape[-1] != 224
         else images
     )
-    io.save_image(io.to_pil(torch.cat(list(images), -1)), folder / f"{_slug(name)}.png")
+    imaging.save_image(imaging.to_pil(torch.cat(list(images), -1)), folder / f"{_slug(name)}.png")
     index = folder / "rows.json"
-    rows = io.read_json(index) if index.exists() else []
+    rows = files.read_json(index) if index.exists() else []
     rows = [row for row in rows if row["name"] != name] + [
         {"name": name, "file": f"{_slug(name)}.png", "units": units}
     ]
-    io.write_text(json.dumps(rows, indent=1), index)
+    files.write_text(json.dumps(rows, indent=1), index)
 
 
 def draw(folder: str | Path, size: int = 112, names: list[str] | None = None) -> Image.Image:
     """The sheet: row labels on the left, unit names on top, ``size`` px per render."""
     folder = Path(folder)
-    rows = io.read_json(folder / "rows.json")
+    rows = files.read_json(folder / "rows.json")
     if names:
         by_name = {row["name"]: row for row in rows}
         rows = [by_name[name] for name in names if name in by_name]
@@ -92,7 +92,7 @@ def main() -> None:
     parser.add_argument("--rows", help="';'-separated row names to draw, in this order (default: all)")
     args = parser.parse_args()
     names = [name.strip() for name in args.rows.split(";")] if args.rows else None
-    io.save_image(draw(args.folder, args.size, names), args.out)
+    imaging.save_image(draw(args.folder, args.size, names), args.out)
     print(f"wrote {args.out}")
 
 

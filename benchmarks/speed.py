@@ -34,10 +34,10 @@ import torch
 
 import featviz
 from featviz import rng
-from featviz.optimize import _drop_nonfinite
-from featviz.param import make_param
-from featviz.redirect import RedirectedReLU
-from featviz.transforms import make_transforms
+from featviz.rendering.optimize import _drop_nonfinite
+from featviz.rendering.param import make_param
+from featviz.rendering.redirect import RedirectedReLU
+from featviz.rendering.transforms import make_transforms
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from core_check import run_lucent  # noqa: E402 - sibling benchmark script

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import sys
 
-from featviz import io, natural
+from featviz import imaging
+from featviz.analysis import natural
 
 
 def main() -> None:
     out = sys.argv[1] if len(sys.argv) > 1 else "examples/images/cat_on_coffee.png"
-    print(io.save_image(io.to_pil(natural.cat_on_coffee(), alpha=False), out))
+    print(imaging.save_image(imaging.to_pil(natural.cat_on_coffee(), alpha=False), out))
 
 
 if __name__ == "__main__":

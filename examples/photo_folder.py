@@ -17,7 +17,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from featviz import io, natural
+from featviz import imaging
+from featviz.analysis import natural
 
 
 def main() -> None:
@@ -29,7 +30,7 @@ def main() -> None:
     for name in natural.COLOUR_PHOTOS:
         crops = natural.pool_crops(natural.photo(name), args.size, scales=(0.6, 0.4))
         for i, crop in enumerate(crops):
-            io.save_image(io.to_pil(crop, alpha=False), Path(args.out) / name / f"{i:03d}.png")
+            imaging.save_image(imaging.to_pil(crop, alpha=False), Path(args.out) / name / f"{i:03d}.png")
         total += len(crops)
     print(f"wrote {total} crops of {len(natural.COLOUR_PHOTOS)} photos to {args.out}")
 

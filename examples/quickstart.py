@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import featviz
-from featviz import objectives as obj
+from featviz.rendering import objectives as obj
 
 
 def main(out_dir: str = "quickstart_out") -> None:

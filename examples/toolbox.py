@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 import featviz
+from featviz import imaging
 
 
 def photo() -> torch.Tensor:
@@ -45,7 +46,7 @@ def main() -> None:
     # attribution map (accumulated input gradients) says which pixels drove the unit.
     maco = featviz.render(model, unit, param="maco", steps=steps // 2, progress=False)
     print(f"maco       {maco.scores.item():7.3g} -> {maco.save(out / 'maco.png')}")
-    transparent = featviz.io.save_image(maco.transparent(), out / "maco_transparent.png")
+    transparent = imaging.save_image(maco.transparent(), out / "maco_transparent.png")
     print(f"           transparency map -> {transparent}")
 
     # Transparency: an opacity channel learned with the image over random backgrounds.
@@ -56,7 +57,7 @@ def main() -> None:
     cppn = featviz.param.CPPNImage(224)
     result = featviz.render(model, unit, param=cppn, steps=4 * steps, progress=False)
     print(f"cppn       {result.scores.item():7.3g} -> {result.save(out / 'cppn.png')}")
-    large = featviz.io.save_image(featviz.io.to_pil(cppn.render_at(448)[0]), out / "cppn_448.png")
+    large = imaging.save_image(imaging.to_pil(cppn.render_at(448)[0]), out / "cppn_448.png")
     print(f"           redrawn at 448 px -> {large}")
 
     result = featviz.render(model, unit, param="laplacian", steps=steps, progress=False)
@@ -65,7 +66,7 @@ def main() -> None:
     # Image-seeded: what blocks.4 represents in the photo, exaggerated; and the photo nudged
     # towards a unit while staying close to itself.
     cat = photo()
-    featviz.io.save_image(featviz.io.to_pil(featviz.io.load_images(cat, (224, 224))[0]), out / "photo.png")
+    imaging.save_image(imaging.to_pil(imaging.load_images(cat, (224, 224))[0]), out / "photo.png")
     caricature = featviz.caricature(model, cat, "blocks.4", steps=steps, progress=False)
     print(f"caricature {caricature.scores.item():7.3g} -> {caricature.save(out / 'caricature.png')}")
     accent = featviz.accentuate(model, cat, unit, steps=steps // 2, progress=False)

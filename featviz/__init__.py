@@ -30,83 +30,70 @@ from featviz.errors import (
     WriteError,
 )
 from featviz.targets import Target, parse_target
-
-__version__ = "0.2.0"
+from featviz.version import __version__
 
 _LAZY = {
-    "render": "featviz.rendering",
-    "RenderResult": "featviz.result",
-    "prepare": "featviz.prepared",
-    "Prepared": "featviz.prepared",
-    "layers": "featviz.prepared",
-    "LayerInfo": "featviz.prepared",
-    "load_model": "featviz.zoo",
-    "Preprocess": "featviz.preprocess",
-    "atlas": "featviz.neuron_atlas",
-    "AtlasResult": "featviz.neuron_atlas",
-    "caricature": "featviz.photo",
-    "accentuate": "featviz.photo",
-    "explain": "featviz.explanation",
-    "Explanation": "featviz.explanation",
-    "diagnose": "featviz.diagnosis",
-    "microscope": "featviz.microscopes",
-    "activation_atlas": "featviz.activation_atlases",
-    "ActivationAtlas": "featviz.activation_atlases",
-    "MicroscopeResult": "featviz.microscopes",
-    "Diagnosis": "featviz.diagnosis",
+    "render": "featviz.rendering.run",
+    "RenderResult": "featviz.rendering.result",
+    "prepare": "featviz.model.prepared",
+    "Prepared": "featviz.model.prepared",
+    "layers": "featviz.model.prepared",
+    "LayerInfo": "featviz.model.prepared",
+    "load_model": "featviz.model.zoo",
+    "Preprocess": "featviz.model.preprocess",
+    "caricature": "featviz.rendering.photo",
+    "accentuate": "featviz.rendering.photo",
+    "atlas": "featviz.reports.atlases.neuron",
+    "AtlasResult": "featviz.reports.atlases.neuron",
+    "activation_atlas": "featviz.reports.atlases.activation",
+    "ActivationAtlas": "featviz.reports.atlases.activation",
+    "microscope": "featviz.reports.atlases.microscope",
+    "MicroscopeResult": "featviz.reports.atlases.microscope",
+    "explain": "featviz.reports.explanation.report",
+    "Explanation": "featviz.reports.explanation.report",
+    "diagnose": "featviz.reports.diagnosis.report",
+    "Diagnosis": "featviz.reports.diagnosis.report",
 }
+# The documented toolbox modules, by their short names (``featviz.param.FourierImage``).
 _SUBMODULES = {
-    "activation_atlases",
-    "activation_atlas_page",
-    "batching",
-    "charts",
-    "cli",
-    "diagnosis",
-    "diagnosis_page",
-    "errors",
-    "exemplars",
-    "explanation",
-    "explain_page",
-    "gallery",
-    "hooks",
-    "html",
-    "io",
-    "layouts",
-    "metrics",
-    "natural",
-    "microscopes",
-    "microscope_page",
-    "neuron_atlas",
-    "objectives",
-    "optimize",
-    "options",
-    "param",
-    "photo",
-    "prepared",
-    "preprocess",
-    "redirect",
-    "render_cache",
-    "rendering",
-    "result",
-    "rng",
-    "targets",
-    "transforms",
-    "zoo",
+    "objectives": "featviz.rendering.objectives",
+    "param": "featviz.rendering.param",
+    "transforms": "featviz.rendering.transforms",
+    "metrics": "featviz.analysis.metrics",
+    "natural": "featviz.analysis.natural",
+    "options": "featviz.options",
+    "imaging": "featviz.imaging",
+    "files": "featviz.files",
+    "errors": "featviz.errors",
+    "targets": "featviz.targets",
+    "rng": "featviz.rng",
+    "cli": "featviz.cli",
+    "model": "featviz.model",
+    "rendering": "featviz.rendering",
+    "analysis": "featviz.analysis",
+    "reports": "featviz.reports",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from featviz import objectives, param, transforms  # noqa: F401
-    from featviz.activation_atlases import ActivationAtlas, activation_atlas  # noqa: F401
-    from featviz.diagnosis import Diagnosis, diagnose  # noqa: F401
-    from featviz.explanation import Explanation, explain  # noqa: F401
-    from featviz.microscopes import MicroscopeResult, microscope  # noqa: F401
-    from featviz.neuron_atlas import AtlasResult, atlas  # noqa: F401
-    from featviz.photo import accentuate, caricature  # noqa: F401
-    from featviz.prepared import LayerInfo, Prepared, layers, prepare  # noqa: F401
-    from featviz.preprocess import Preprocess  # noqa: F401
-    from featviz.rendering import render  # noqa: F401
-    from featviz.result import RenderResult  # noqa: F401
-    from featviz.zoo import load_model  # noqa: F401
+    from featviz.analysis import metrics, natural  # noqa: F401
+    from featviz.model.prepared import LayerInfo, Prepared, layers, prepare  # noqa: F401
+    from featviz.model.preprocess import Preprocess  # noqa: F401
+    from featviz.model.zoo import load_model  # noqa: F401
+    from featviz.rendering import objectives, param, transforms  # noqa: F401
+    from featviz.rendering.photo import accentuate, caricature  # noqa: F401
+    from featviz.rendering.result import RenderResult  # noqa: F401
+    from featviz.rendering.run import render  # noqa: F401
+    from featviz.reports.atlases.activation import ActivationAtlas, activation_atlas  # noqa: F401
+    from featviz.reports.atlases.microscope import MicroscopeResult, microscope  # noqa: F401
+    from featviz.reports.atlases.neuron import AtlasResult, atlas  # noqa: F401
+    from featviz.reports.diagnosis.report import (
+        Diagnosis,  # noqa: F401
+        diagnose,  # noqa: F401
+    )
+    from featviz.reports.explanation.report import (
+        Explanation,  # noqa: F401
+        explain,  # noqa: F401
+    )
 
 
 def __getattr__(name: str) -> Any:
@@ -115,7 +102,7 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     if name in _SUBMODULES:
-        return importlib.import_module(f"featviz.{name}")
+        return importlib.import_module(_SUBMODULES[name])
     raise AttributeError(f"module 'featviz' has no attribute {name!r}")
 
 

@@ -10,10 +10,9 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from featviz.errors import FeatvizError, InvalidArgumentError
@@ -28,12 +27,19 @@ from featviz.options import (
     OPTIONS,
     shows_default,
 )
+from featviz.reports import frame
 from featviz.targets import GRAMMAR, parse_channels
 
 _MODEL_HELP = (
     "a zoo name (efficientnet_lite0, efficientnet_lite1/2 if installed, torchvision:NAME, "
     "timm:NAME), a TorchScript file, or a file saved with torch.save(model, PATH) -- loading "
     "such a pickle runs code from the file, so only use files you trust"
+)
+
+
+#: What Ctrl-C leaves of a report that renders through the render cache.
+_RENDERS_KEPT = (
+    "the {what} shows the finished {done} (kept in the cache); rerun the same command to complete it"
 )
 
 
@@ -85,7 +91,7 @@ def _device(model: object, requested: str | None) -> Any:  # noqa: ANN401 - a to
     loaded onto the CPU first)."""
     if requested is not None or isinstance(model, str):
         return requested
-    from featviz.prepared import best_device
+    from featviz.model.device import best_device
 
     return best_device()
 
@@ -107,12 +113,8 @@ def _render(args: argparse.Namespace) -> int:
         print(f"{label}\tscore {score:.4g}")
     print(f"wrote {path} ({len(result)} image(s), {result.steps_done} steps, {result.seconds:.1f} s)")
     if result.interrupted:
-        print(
-            f"featviz: interrupted after {result.steps_done} of {result.settings['steps']} steps; "
-            f"{path} holds the partial picture",
-            file=sys.stderr,
-        )
-        return 130
+        steps = f"after {result.steps_done} of {result.settings['steps']} steps"
+        return frame.interrupted(f"{path} holds the partial picture", after=steps)
     return 0
 
 
@@ -122,11 +124,7 @@ def _atlas(args: argparse.Namespace) -> int:
     channels = parse_channels(args.channels) if args.channels else None
     try:
         model = _load(args.model)
-        options = _render_options(args)
-        if options["device"] is None:
-            del options["device"]  # under torchrun each rank picks its own
-            if "WORLD_SIZE" not in os.environ:
-                options["device"] = _device(model, None)
+        options = _sharded_render_options(args, model)
         result = featviz.atlas(
             model,
             args.layer,
@@ -139,12 +137,9 @@ def _atlas(args: argparse.Namespace) -> int:
             **options,
         )
     except KeyboardInterrupt:
-        print(
-            f"featviz: interrupted; finished channels are kept in {args.output}; rerun the same "
-            "command to resume",
-            file=sys.stderr,
+        return frame.interrupted(
+            f"finished channels are kept in {args.output}; rerun the same command to resume"
         )
-        return 130
     if result.index is not None:
         print(f"wrote {len(result.channels)} channels to {result.out_dir}: open {result.index}")
     return 0
@@ -153,70 +148,72 @@ def _atlas(args: argparse.Namespace) -> int:
 def _explain(args: argparse.Namespace) -> int:
     import featviz
 
-    model = _load(args.model)
-    options = _render_options(args)
-    options["device"] = _device(model, options["device"])
-    layers = [layer.strip() for layer in args.layers.split(",") if layer.strip()] if args.layers else None
-    explanation = featviz.explain(
-        model,
-        args.image,
-        layers,
-        args.target,
-        grid=args.grid,
-        groups=args.groups,
-        top=args.top,
-        cache=False if args.no_cache else (args.cache or True),
-        atlases=args.atlas or (),
-        **options,
-    )
-    index = explanation.save(args.output)
-    for index_, name, probability in explanation.predictions[:3]:
-        print(f"{name} ({index_})\t{probability:.3f}")
+    def make(model: Any, options: dict[str, Any]) -> Any:  # noqa: ANN401 - a module or name; an Explanation
+        return featviz.explain(
+            model,
+            args.image,
+            _layer_list(args.layers),
+            args.target,
+            grid=args.grid,
+            groups=args.groups,
+            top=args.top,
+            cache=_cache(args),
+            atlases=args.atlas or (),
+            render=not args.no_render,
+            **options,
+        )
+
+    explanation, index = _write_report(args, "an explanation", make)
+    for class_, name, probability in explanation.predictions[:3]:
+        print(f"{name} ({class_})\t{probability:.3f}")
     print(
         f"wrote {index} ({len(explanation.layers)} layers; {explanation.rendered} renders made, "
         f"{explanation.reused} from the cache; {explanation.seconds:.1f} s)"
     )
     if explanation.interrupted:
-        print(
-            "featviz: interrupted; the report shows the finished renders (kept in the cache); rerun "
-            "the same command to complete it",
-            file=sys.stderr,
-        )
-        return 130
+        return frame.interrupted(_RENDERS_KEPT.format(what="report", done="renders"))
     return 0
 
 
 def _activation_atlas(args: argparse.Namespace) -> int:
     import featviz
 
-    model = _load(args.model)
-    options = _render_options(args)
-    options["device"] = _device(model, options["device"])
-    atlas = featviz.activation_atlas(
-        model,
-        args.layer,
-        args.photos,
-        grid=args.grid,
-        vectors=args.vectors,
-        min_count=args.min_count,
-        layout=args.layout,
-        cache=False if args.no_cache else (args.cache or True),
-        **options,
-    )
-    index = atlas.save(args.output)
+    def make(model: Any, options: dict[str, Any]) -> Any:  # noqa: ANN401 - a module or name; an ActivationAtlas
+        return featviz.activation_atlas(
+            model,
+            args.layer,
+            args.photos,
+            grid=args.grid,
+            vectors=args.vectors,
+            min_count=args.min_count,
+            layout=args.layout,
+            cache=_cache(args),
+            render=not args.no_render,
+            **options,
+        )
+
+    atlas, index = _write_report(args, "an activation atlas", make)
     print(
         f"wrote {index}: {len(atlas.cells)} cells from {atlas.vectors} activation vectors of "
         f"{atlas.photos} photos ({atlas.rendered} renders made, {atlas.reused} from the cache; "
         f"{atlas.seconds.get('total', 0):.1f} s)"
     )
     if atlas.interrupted:
-        print(
-            "featviz: interrupted; the page shows the finished cells (kept in the cache); rerun the "
-            "same command to complete it",
-            file=sys.stderr,
-        )
-        return 130
+        return frame.interrupted(_RENDERS_KEPT.format(what="page", done="cells"))
     return 0
+
+
+def _write_report(
+    args: argparse.Namespace, what: str, make: Callable[[Any, dict[str, Any]], Any]
+) -> tuple[Any, Any]:
+    """Claim the output folder, make the report from the loaded model and the render options,
+    save it there; returns the report and its page."""
+    model = _load(args.model)
+    options = _render_options(args)
+    options["device"] = _device(model, options["device"])
+    with frame.claim(args.output, what):
+        report = make(model, options)
+        return report, report.save(args.output)
 
 
 def _diagnose(args: argparse.Namespace) -> int:
@@ -226,21 +223,24 @@ def _diagnose(args: argparse.Namespace) -> int:
     device = _device(model, args.device)
     layers = args.layers
     if layers not in (None, "blocks", "activations"):
-        layers = [layer.strip() for layer in layers.split(",") if layer.strip()]
-    diagnosis = featviz.diagnose(
-        model,
-        args.images,
-        "folders" if args.labels_from_folders else None,
-        layers,
-        compare=_load(args.compare) if args.compare else None,
-        batch=args.batch,
-        render=not args.no_render,
-        steps=args.steps,
-        cache=not args.no_cache,
-        device=device,
-        progress=not args.quiet,
-    )
-    index = diagnosis.save(args.output)
+        layers = _layer_list(layers)
+    with frame.claim(args.output, "a diagnosis"):
+        diagnosis = featviz.diagnose(
+            model,
+            args.images,
+            "folders" if args.labels_from_folders else None,
+            layers,
+            compare=_load(args.compare) if args.compare else None,
+            batch=args.batch,
+            render=not args.no_render,
+            steps=args.steps,
+            seed=args.seed,
+            cache=_cache(args),
+            atlases=args.atlas or (),
+            device=device,
+            progress=not args.quiet,
+        )
+        index = diagnosis.save(args.output)
     for name, flags in diagnosis.flagged.items():
         print(f"{name}\t{'; '.join(flags)}")
     if diagnosis.freeze_up_to:
@@ -255,17 +255,13 @@ def _diagnose(args: argparse.Namespace) -> int:
 def _microscope(args: argparse.Namespace) -> int:
     import featviz
 
-    layers = [layer.strip() for layer in args.layers.split(",") if layer.strip()] if args.layers else None
+    layers = _layer_list(args.layers)
     channels: int | list[int] | None = None
     if args.channels:
         channels = int(args.channels) if args.channels.isdigit() else parse_channels(args.channels)
     try:
         model = _load(args.model)
-        options = _render_options(args)
-        if options["device"] is None:
-            del options["device"]  # under torchrun each rank picks its own
-            if "WORLD_SIZE" not in os.environ:
-                options["device"] = _device(model, None)
+        options = _sharded_render_options(args, model)
         result = featviz.microscope(
             model,
             args.output,
@@ -279,12 +275,9 @@ def _microscope(args: argparse.Namespace) -> int:
             **options,
         )
     except KeyboardInterrupt:
-        print(
-            f"featviz: interrupted; finished units are kept in {args.output}; rerun the same command "
-            "to resume",
-            file=sys.stderr,
+        return frame.interrupted(
+            f"finished units are kept in {args.output}; rerun the same command to resume"
         )
-        return 130
     if result.index is not None:
         units = sum(len(layer["units"]) for layer in result.record["layers"])
         print(
@@ -292,6 +285,27 @@ def _microscope(args: argparse.Namespace) -> int:
             f"open {result.index}"
         )
     return 0
+
+
+def _layer_list(value: str | None) -> list[str] | None:
+    """``--layers a,b`` → ``["a", "b"]`` (None when the flag was not given)."""
+    return [layer.strip() for layer in value.split(",") if layer.strip()] if value else None
+
+
+def _cache(args: argparse.Namespace) -> bool | str:
+    """``--cache DIR`` / ``--no-cache`` → the ``cache=`` argument of a report."""
+    return False if args.no_cache else (args.cache or True)
+
+
+def _sharded_render_options(args: argparse.Namespace, model: object) -> dict[str, Any]:
+    """The render options of a command that torchrun may shard: under torchrun each rank picks
+    its own device unless one was asked for."""
+    options = _render_options(args)
+    if options["device"] is None:
+        del options["device"]
+        if not frame.under_torchrun():
+            options["device"] = _device(model, None)
+    return options
 
 
 def _atlas_layers(value: str | None) -> bool | list[str]:
@@ -331,7 +345,7 @@ _PARSING: dict[str, dict[str, Any]] = {
 
 
 def _layouts(text: str) -> dict[str, str]:
-    from featviz.layouts import LayoutError, parse_layouts
+    from featviz.model.layouts import LayoutError, parse_layouts
 
     try:
         return parse_layouts(text)
@@ -361,9 +375,19 @@ def _add_render_options(parser: argparse.ArgumentParser, defaults: dict[str, Any
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
-def _add_cache_options(parser: argparse.ArgumentParser) -> None:
+def _add_report_options(parser: argparse.ArgumentParser, *, atlas: bool = True) -> None:
+    """The flags every report that renders through the render cache shares."""
     parser.add_argument("--cache", help="render cache folder (default: featviz's cache directory)")
     parser.add_argument("--no-cache", action="store_true", help="render everything anew, store nothing")
+    if atlas:
+        parser.add_argument(
+            "--atlas",
+            action="append",
+            help="an atlas folder of this model to reuse renders from (repeatable)",
+        )
+    parser.add_argument(
+        "--no-render", action="store_true", help="no renders: the numbers and maps alone, in seconds"
+    )
 
 
 def _size(text: str) -> int | tuple[int, int]:
@@ -381,7 +405,7 @@ def _size(text: str) -> int | tuple[int, int]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``featviz`` command."""
-    from featviz import __version__
+    from featviz.version import __version__
 
     parser = argparse.ArgumentParser(
         prog="featviz", description="Feature visualization for PyTorch vision models."
@@ -454,10 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument(
         "--top", type=int, default=EXPLAIN_TOP, help=f"channels per layer shown (default {EXPLAIN_TOP})"
     )
-    _add_cache_options(explain)
-    explain.add_argument(
-        "--atlas", action="append", help="an atlas folder of this model to reuse renders from (repeatable)"
-    )
+    _add_report_options(explain)
     _add_render_options(explain, {"steps": EXPLAIN_STEPS, "size": EXPLAIN_SIZE})
     explain.set_defaults(run=_explain)
 
@@ -493,7 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     space.add_argument(
         "--layout", choices=("umap", "pca"), default="umap", help="layout method (default umap)"
     )
-    _add_cache_options(space)
+    _add_report_options(space, atlas=False)
     _add_render_options(space, {"steps": EXPLAIN_STEPS, "size": EXPLAIN_SIZE})
     space.set_defaults(run=_activation_atlas)
 
@@ -517,7 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--compare", help="a second model (same forms as MODEL) for linear CKA between layers"
     )
     diagnose.add_argument("--batch", type=int, default=32, help="images per forward pass (default 32)")
-    diagnose.add_argument("--no-render", action="store_true", help="do not render the flagged channels")
+    _add_report_options(diagnose)
     diagnose.add_argument(
         "--steps",
         type=int,
@@ -525,7 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"steps of each flagged channel's render (default {EXPLAIN_STEPS})",
     )
     diagnose.add_argument(
-        "--no-cache", action="store_true", help="render flagged channels anew, store nothing"
+        "--seed", type=int, default=0, help="seed of the flagged channels' renders (default 0)"
     )
     diagnose.add_argument("--device", help="cpu, cuda, mps, ... (default: the GPU when there is one)")
     diagnose.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -584,8 +605,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"featviz: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("featviz: interrupted", file=sys.stderr)
-        return 130
+        return frame.interrupted("what finished is kept; rerun the same command to resume")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,9 +14,9 @@ from conftest import featviz_command, files_written
 from PIL import Image
 
 import featviz
-from featviz import neuron_atlas
 from featviz.cli import main
-from featviz.neuron_atlas import AtlasSettingsError
+from featviz.reports.atlases import neuron as neuron_atlas
+from featviz.reports.atlases.neuron import AtlasSettingsError
 
 FAST = {"steps": 3, "size": 32, "progress": False}
 TESTS = Path(__file__).resolve().parent
@@ -34,7 +34,7 @@ def test_atlas_writes_images_grid_page_and_manifest(tiny, tmp_path) -> None:
     assert result.grid == out / "grid.png" and result.index == out / "index.html"
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["layer"] == "conv3" and manifest["steps"] == 3 and manifest["seed"] == 0
-    assert manifest["versions"]["torch"] == torch.__version__
+    assert manifest["provenance"]["torch"] == torch.__version__
     assert [e["channel"] for e in manifest["channels"]] == list(range(6))
     assert all(isinstance(e["score"], float) and e["seconds"] >= 0 for e in manifest["channels"])
     # channel c is exactly image c of one render of all channels (seeds follow the channel)
@@ -194,25 +194,25 @@ def test_a_full_disk_stops_the_atlas_with_a_clear_error_and_keeps_finished_chann
 ) -> None:
     import errno
 
-    from featviz import io
+    from featviz import files, imaging
 
-    real_save = io.save_image
+    real_save = imaging.save_image
     saved = {"n": 0}
 
     def disk_fills_up(image, path):
         if saved["n"] == 2:
-            raise io._write_error(Path(path), OSError(errno.ENOSPC, "No space left on device"))
+            raise files.write_error(Path(path), OSError(errno.ENOSPC, "No space left on device"))
         saved["n"] += 1
         return real_save(image, path)
 
-    monkeypatch.setattr(io, "save_image", disk_fills_up)
+    monkeypatch.setattr(imaging, "save_image", disk_fills_up)
     out = tmp_path / "full"
     with pytest.raises(featviz.WriteError) as info:
         featviz.atlas(tiny, "conv3", range(4), out, batch_size=2, **FAST)
     message = str(info.value)
     assert "No space left" in message and "2 channel(s)" in message and "resumes" in message
     assert info.value.errno == errno.ENOSPC and isinstance(info.value, OSError)
-    monkeypatch.setattr(io, "save_image", real_save)
+    monkeypatch.setattr(imaging, "save_image", real_save)
     calls: list[list[str]] = []
     real_render = neuron_atlas.render
     monkeypatch.setattr(
@@ -225,12 +225,12 @@ def test_a_full_disk_stops_the_atlas_with_a_clear_error_and_keeps_finished_chann
 def test_cli_reports_a_full_disk_in_one_line(tiny, tmp_path, monkeypatch, capsys) -> None:
     import errno
 
-    from featviz import io
+    from featviz import files, imaging
 
     def full(image, path):
-        raise io._write_error(Path(path), OSError(errno.ENOSPC, "No space left on device"))
+        raise files.write_error(Path(path), OSError(errno.ENOSPC, "No space left on device"))
 
-    monkeypatch.setattr(io, "save_image", full)
+    monkeypatch.setattr(imaging, "save_image", full)
     model = tmp_path / "tiny.pt"
     torch.save(tiny, model)
     argv = ["atlas", str(model), "conv3", "--channels", "0:2", "-o", str(tmp_path / "a"), "--steps", "2"]

@@ -15,7 +15,7 @@ import torch
 from conftest import TinyCNN
 
 import featviz
-from featviz.batching import choose_batch_size
+from featviz.rendering.batching import choose_batch_size
 
 PACKAGE = str(Path(featviz.__file__).resolve().parent) + "/"
 
@@ -161,7 +161,7 @@ def test_choose_batch_size(free, per_image, n, expected) -> None:
 
 def _fake_optimize(seconds_per_image_step: dict[int, float]):
     """An optimize() whose loop time follows a given cost per image-step for each batch size."""
-    from featviz.result import RenderResult
+    from featviz.rendering.result import RenderResult
 
     def optimize(plan, rows, bar):
         n = rows.stop - rows.start
@@ -191,7 +191,7 @@ def _fake_optimize(seconds_per_image_step: dict[int, float]):
 def test_the_cpu_batch_is_the_measured_fastest_and_is_cached(
     tiny, monkeypatch, tmp_path, costs, expected
 ) -> None:
-    from featviz import batching, optimize
+    from featviz.rendering import batching, optimize
 
     monkeypatch.setenv("FEATVIZ_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(batching, "_measured", {})

@@ -81,7 +81,7 @@ def test_rgb_only_options_are_refused_for_other_channel_counts() -> None:
 
 
 def test_maco_on_a_grayscale_model_keeps_the_natural_luminance_spectrum() -> None:
-    from featviz.param import MacoImage
+    from featviz.rendering.param import MacoImage
 
     image = MacoImage(96, batch=1, channels=1)
     magnitude = image.magnitude.clone()

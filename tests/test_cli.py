@@ -9,8 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
+import featviz
+import featviz.imaging
 from featviz.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -200,3 +203,60 @@ def test_cli_explains_a_state_dict_file(tmp_path, tiny, capsys) -> None:
     torch.save(tiny.state_dict(), path)
     assert main(["render", str(path), "conv3:1", "-o", str(tmp_path / "x.png"), "--steps", "1", "-q"]) == 2
     assert "state dict" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("command", "flags"),
+    [
+        ("explain", ["--cache", "--no-cache", "--atlas", "--no-render", "-q", "--steps", "--size", "--lr"]),
+        ("diagnose", ["--cache", "--no-cache", "--atlas", "--no-render", "-q", "--steps", "--seed"]),
+        ("activation-atlas", ["--cache", "--no-cache", "--no-render", "-q", "--steps", "--size", "--lr"]),
+        ("atlas", ["-q", "--steps", "--size", "--lr"]),
+        ("microscope", ["-q", "--steps", "--size", "--lr"]),
+    ],
+)
+def test_report_commands_share_their_flags(command, flags, capsys) -> None:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = capsys.readouterr().out
+    assert all(f" {flag}" in text for flag in flags), [flag for flag in flags if f" {flag}" not in text]
+
+
+def test_cli_refuses_a_folder_another_run_is_writing(tmp_path, tiny, capsys) -> None:
+    from featviz.reports import frame
+
+    model = tmp_path / "tiny.pt"
+    torch.save(tiny, model)
+    photo = tmp_path / "photo.png"
+    featviz.imaging.to_pil(torch.rand(3, 32, 32)).save(photo)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"from featviz.reports import frame\nwith frame.claim({str(tmp_path / 'out')!r}, 'x'):\n"
+            "    print('held', flush=True)\n    input()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        argv = [
+            "explain",
+            str(model),
+            str(photo),
+            "--layers",
+            "conv3",
+            "--no-render",
+            "-o",
+            str(tmp_path / "out"),
+        ]
+        assert main(argv) == 2
+        assert f"pid {holder.pid}" in capsys.readouterr().err
+        assert not (tmp_path / "out" / "index.html").exists()
+    finally:
+        holder.communicate("\n")
+    assert main(argv) == 0 and (tmp_path / "out" / "index.html").is_file()
+    with frame.claim(tmp_path / "out", "after"):  # the command let go of its folder
+        pass

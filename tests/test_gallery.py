@@ -1,4 +1,4 @@
-"""Shareable pages: featviz.html escaping and CSP, and the atlas gallery showing hostile names as text."""
+"""Shareable pages: the page kit's escaping and CSP, and the atlas gallery showing hostile names as text."""
 
 from __future__ import annotations
 
@@ -7,65 +7,36 @@ import hashlib
 import html
 import json
 import re
-from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pytest
-from chromium import needs_chromium
+from chromium import Elements, check_page, needs_chromium
 from chromium import run as run_chromium
 from PIL import Image
 
 import featviz
 from featviz import InvalidArgumentError
-from featviz.gallery import write_gallery
-from featviz.html import DATA_ID, content_security_policy, page
+from featviz.reports.atlases.gallery import write_gallery
+from featviz.reports.pagekit import DATA_ID, content_security_policy, page
 
 EVIL = "</script><img src=x onerror=alert(1)>\u2028<!-- & \u2029"
 EVIL_FILE = "<img src=x onerror=alert(1)>.png"  # a real file name on Linux (no slash)
 FAST = {"steps": 3, "size": 32, "progress": False}
 
 
-class _Elements(HTMLParser):
-    """Every start tag of a document as ``[tag, attributes, text]``, parsed as a browser would."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.elements: list[list] = []
-        self._current: list | None = None
-        self.feed(text)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._current = [tag, dict(attrs), ""]
-        self.elements.append(self._current)
-
-    def handle_endtag(self, tag: str) -> None:
-        self._current = None
-
-    def handle_data(self, data: str) -> None:
-        if self._current is not None:
-            self._current[2] += data
-
-    def all(self, tag: str) -> list[list]:
-        return [e for e in self.elements if e[0] == tag]
-
-    def attributes(self) -> set[str]:
-        return {name for _, attrs, _ in self.elements for name in attrs}
-
-
 def _sha256(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
 
-def _csp(parsed: _Elements) -> dict[str, str]:
+def _csp(parsed: Elements) -> dict[str, str]:
     metas = [a for _, a, _ in parsed.all("meta") if a.get("http-equiv") == "Content-Security-Policy"]
     assert len(metas) == 1
     directives = (d.strip().split(" ", 1) for d in metas[0]["content"].split(";"))
     return {name: value for name, value in directives}
 
 
-# ---- featviz.html -------------------------------------------------------------------------------
+# ---- the page kit --------------------------------------------------------------------------------
 
 
 def test_hostile_title_and_data_round_trip_as_text() -> None:
@@ -73,7 +44,7 @@ def test_hostile_title_and_data_round_trip_as_text() -> None:
     text = page(EVIL, '<main id="m"></main>', script="readData;", data=data)
     for raw in ("</script><img", "<img", "<!--", "\u2028", "\u2029", "onerror=alert(1)>"):
         assert raw not in text
-    parsed = _Elements(text)
+    parsed = Elements(text)
     assert [e[0] for e in parsed.all("script")] == ["script", "script"]  # data + code, no third
     assert not parsed.all("img") and "onerror" not in parsed.attributes()
     assert parsed.all("title")[0][2] == EVIL
@@ -85,7 +56,7 @@ def test_hostile_title_and_data_round_trip_as_text() -> None:
 
 def test_csp_allows_only_the_pages_own_code_and_local_images() -> None:
     script, style = "document.title = 1;\r\n", "body { color: red; }"
-    parsed = _Elements(page("t", "<p>hi</p>", script=script, style=style, data=[1]))
+    parsed = Elements(page("t", "<p>hi</p>", script=script, style=style, data=[1]))
     csp = _csp(parsed)
     assert csp["default-src"] == "'none'"
     code = [e[2] for e in parsed.all("script") if "type" not in e[1]]
@@ -116,7 +87,7 @@ def test_gallery_page_carries_manifest_strings_as_data_only(tmp_path) -> None:
         "layer": "<b>layer</b>",
         "steps": 3,
         "seed": 0,
-        "versions": {"featviz": "0"},
+        "provenance": {"featviz": "0"},
         "channels": [
             {"channel": 1, "file": "channels/0001.png", "score": float("nan"), "seconds": 0.1},
             {
@@ -129,7 +100,7 @@ def test_gallery_page_carries_manifest_strings_as_data_only(tmp_path) -> None:
         ],
     }
     text = write_gallery(tmp_path, manifest).read_text(encoding="utf-8")
-    parsed = _Elements(text)
+    parsed = Elements(text)
     assert not parsed.all("img") and not parsed.all("b") and "onerror" not in parsed.attributes()
     assert EVIL_FILE not in text and "innerHTML" not in text and "insertAdjacentHTML" not in text
     assert not re.search(r"https?://", text)
@@ -156,25 +127,13 @@ def _hostile_atlas(tiny, tmp_path: Path) -> featviz.AtlasResult:
 def test_hostile_exemplar_name_reaches_the_page_as_text(tiny, tmp_path) -> None:
     result = _hostile_atlas(tiny, tmp_path)
     assert result.index is not None
-    assert not re.search(r"https?://", result.index.read_text(encoding="utf-8"))
-    run = run_chromium(result.index.as_uri(), tmp_path / "profile", "--dump-dom")
-    loaded = re.search(r'data-images-loaded="(\d+)/(\d+)"', run.stdout)
-    assert loaded, run.stderr[-2000:]
-    assert loaded.group(1) == loaded.group(2) == str(2 + 2 * 3)  # visualizations + exemplars
-    dom = _Elements(run.stdout)
-    assert "onerror" not in dom.attributes()
-    assert not [a for _, a, _ in dom.all("img") if a.get("src") == "x"]
+    page = check_page(result.index, tmp_path)  # no CSP violation: the page's own code and images are allowed
+    assert page.loaded, page.stderr[-2000:]
+    assert page.loaded[0] == page.loaded[1] == 2 + 2 * 3  # visualizations + exemplars
+    dom = page.elements
     assert all(a["src"].startswith(("channels/", "exemplars/")) for _, a, _ in dom.all("img"))
     assert EVIL_FILE in {a.get("title") for _, a, _ in dom.all("img")}  # a tooltip, as text
-    assert "Content Security Policy" not in run.stderr  # the page's own code and images are allowed
-    assert not re.search(r"https?://", run.stdout)
-
-    shot = tmp_path / "shot.png"
-    run_chromium(
-        result.index.as_uri(), tmp_path / "profile2", "--window-size=1200,900", f"--screenshot={shot}"
-    )
-    with Image.open(shot) as image:
-        assert np.unique(np.array(image.convert("L"))).size > 10  # pictures, not a blank page
+    assert not re.search(r"https?://", page.dom)
 
 
 # Test-only harness: loads the gallery in a frame, clicks the first tile and reports the
@@ -232,24 +191,16 @@ def test_gallery_renders_every_thumbnail_in_headless_chromium(tiny, tmp_path) ->
             photos / f"{i}.png"
         )
     featviz.atlas(tiny, "conv3", range(5), out, examples=photos, top_k=2, **FAST)
-    dom = run_chromium((out / "index.html").as_uri(), tmp_path / "profile", "--dump-dom")
-    match = re.search(r'data-images-loaded="(\d+)/(\d+)"', dom.stdout)
-    assert match, dom.stderr[-2000:]
-    assert match.group(1) == match.group(2) == str(5 + 5 * 2)  # visualizations + exemplars
-    shot = tmp_path / "shot.png"
-    run_chromium(
-        (out / "index.html").as_uri(), tmp_path / "profile2", "--window-size=900,600", f"--screenshot={shot}"
-    )
-    with Image.open(shot) as image:
-        assert np.unique(np.array(image.convert("L"))).size > 10  # pictures, not a blank page
+    page = check_page(out / "index.html", tmp_path, "900,600")
+    assert page.loaded, page.stderr[-2000:]
+    assert page.loaded[0] == page.loaded[1] == 5 + 5 * 2  # visualizations + exemplars
 
 
 @needs_chromium
 def test_gallery_shows_further_renders_and_negatives_in_headless_chromium(tiny, tmp_path) -> None:
     out = tmp_path / "k"
     featviz.atlas(tiny, "conv3", range(3), out, renders=2, negative=True, **FAST)
-    dom = run_chromium((out / "index.html").as_uri(), tmp_path / "profile", "--dump-dom")
-    match = re.search(r'data-images-loaded="(\d+)/(\d+)"', dom.stdout)
-    assert match, dom.stderr[-2000:]
-    assert match.group(1) == match.group(2) == str(3 * 3)  # picture, second render, negative
-    assert dom.stdout.count('class="vis neg"') == 3
+    page = check_page(out / "index.html", tmp_path)
+    assert page.loaded, page.stderr[-2000:]
+    assert page.loaded[0] == page.loaded[1] == 3 * 3  # picture, second render, negative
+    assert page.dom.count('class="vis neg"') == 3

@@ -7,7 +7,15 @@ import torch
 from conftest import assert_untouched, snapshot
 
 from featviz.errors import InvalidArgumentError, LayerNotFoundError
-from featviz.hooks import Recorder, find_module, first_tensor, guarded, model_device, scoped_hooks, trace
+from featviz.model.hooks import (
+    Recorder,
+    find_module,
+    first_tensor,
+    guarded,
+    model_device,
+    scoped_hooks,
+    trace,
+)
 
 
 def test_find_module_suggests_close_names(tiny) -> None:

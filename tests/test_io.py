@@ -1,4 +1,4 @@
-"""featviz.io: atomic writes and their permissions, reading images and folders, 8-bit conversion, grids."""
+"""files and imaging: atomic writes and their permissions, reading images and folders, 8-bit, grids."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from featviz import io
+from featviz import files, imaging
 from featviz.errors import InvalidArgumentError, WriteError
 
 
@@ -23,16 +23,16 @@ def _picture(path: Path, height: int = 8, width: int = 8, seed: int = 0) -> Path
 
 
 def test_failed_write_leaves_no_temp_file_and_keeps_the_old_file(tmp_path, monkeypatch) -> None:
-    target = io.write_text("old", tmp_path / "page.html")
+    target = files.write_text("old", tmp_path / "page.html")
 
     def interrupted(*args: object) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        io.write_text("new", target)
+        files.write_text("new", target)
     with pytest.raises(KeyboardInterrupt):
-        io.save_image(Image.new("RGB", (4, 4)), tmp_path / "image.png")
+        imaging.save_image(Image.new("RGB", (4, 4)), tmp_path / "image.png")
     assert os.listdir(tmp_path) == ["page.html"] and target.read_text() == "old"
 
 
@@ -43,8 +43,8 @@ def test_files_get_the_mode_plain_open_would_give(tmp_path, mask) -> None:
     old = os.umask(mask)
     try:
         written = [
-            io.write_text("x", tmp_path / "a.txt"),
-            io.save_image(Image.new("RGB", (2, 2)), tmp_path / "b"),
+            files.write_text("x", tmp_path / "a.txt"),
+            imaging.save_image(Image.new("RGB", (2, 2)), tmp_path / "b"),
         ]
         with open(tmp_path / "plain.txt", "w") as handle:
             handle.write("x")
@@ -61,7 +61,10 @@ def test_full_disk_raises_write_error_that_is_an_os_error(tmp_path, monkeypatch,
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, call, full)
-    for write in (lambda p: io.write_text("x", p), lambda p: io.save_image(Image.new("RGB", (2, 2)), p)):
+    for write in (
+        lambda p: files.write_text("x", p),
+        lambda p: imaging.save_image(Image.new("RGB", (2, 2)), p),
+    ):
         with pytest.raises(WriteError) as caught:
             write(tmp_path / "out" / "f.png")
         assert isinstance(caught.value, OSError) and caught.value.errno == errno.ENOSPC
@@ -76,18 +79,18 @@ def test_image_files_sorted_recursive_case_insensitive(tmp_path) -> None:
     (tmp_path / "notes.txt").write_text("not an image")
     (tmp_path / "folder.png").mkdir()  # a folder with an image suffix is not an image
     expected = [tmp_path / n for n in ["a.JPG", "b.png", "sub/c.webp", "sub/deep/d.Jpeg"]]
-    assert io.image_files(tmp_path) == expected
-    assert io.image_files(str(tmp_path)) == expected
+    assert files.image_files(tmp_path) == expected
+    assert files.image_files(str(tmp_path)) == expected
 
 
 def test_image_files_errors_say_what_was_given(tmp_path) -> None:
     with pytest.raises(InvalidArgumentError, match="missing.* is not a folder: it does not exist"):
-        io.image_files(tmp_path / "missing")
+        files.image_files(tmp_path / "missing")
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(InvalidArgumentError, match="no .png/.jpg/.* images in .*add images"):
-        io.image_files(tmp_path)
+        files.image_files(tmp_path)
     with pytest.raises(InvalidArgumentError, match="notes.txt.* is not a folder but a file"):
-        io.image_files(tmp_path / "notes.txt")
+        files.image_files(tmp_path / "notes.txt")
 
 
 def test_load_folder_gives_resized_center_squares(tmp_path) -> None:
@@ -96,35 +99,35 @@ def test_load_folder_gives_resized_center_squares(tmp_path) -> None:
     pixels[:, 5:15, 1] = 255
     Image.fromarray(pixels).save(tmp_path / "wide.png")
     _picture(tmp_path / "z.jpg", 30, 17)
-    paths, images = io.load_folder(tmp_path, (10, 10))
+    paths, images = imaging.load_folder(tmp_path, (10, 10))
     assert paths == [tmp_path / "wide.png", tmp_path / "z.jpg"] and images.shape == (2, 3, 10, 10)
     assert images.dtype == torch.float32 and images.min() >= 0 and images.max() <= 1
     assert torch.allclose(images[0, 1], torch.ones(10, 10)) and images[0, 0].max() < 1e-6
-    assert io.load_folder(tmp_path, 6)[1].shape == (2, 3, 6, 6)
+    assert imaging.load_folder(tmp_path, 6)[1].shape == (2, 3, 6, 6)
 
 
 def test_a_damaged_image_names_itself(tmp_path) -> None:
     good = _picture(tmp_path / "good.png", 32, 32)
     (tmp_path / "bad.png").write_bytes(good.read_bytes()[:100])  # truncated
-    for call in (lambda: io.load_folder(tmp_path, 8), lambda: io.load_images(tmp_path / "bad.png")):
+    for call in (lambda: imaging.load_folder(tmp_path, 8), lambda: imaging.load_images(tmp_path / "bad.png")):
         with pytest.raises(InvalidArgumentError, match="bad.png"):
             call()
     (tmp_path / "bad.png").write_bytes(b"not a picture")
     with pytest.raises(InvalidArgumentError, match="bad.png"):
-        io.load_folder(tmp_path, 8)
+        imaging.load_folder(tmp_path, 8)
 
 
 def test_load_images_accepts_every_form(tmp_path) -> None:
     path = _picture(tmp_path / "p.png", 6, 9)
-    from_path = io.load_images(path)
+    from_path = imaging.load_images(path)
     assert from_path.shape == (1, 3, 6, 9)
     with Image.open(path) as image:
-        assert torch.equal(io.load_images(image), from_path)
+        assert torch.equal(imaging.load_images(image), from_path)
         as_uint8 = torch.from_numpy(np.array(image)).permute(2, 0, 1)
-    assert torch.equal(io.load_images(as_uint8), from_path)
-    assert torch.equal(io.load_images(from_path[0]), from_path)
-    assert io.load_images([path, str(path), from_path]).shape == (3, 3, 6, 9)
-    assert io.load_images(path, (4, 4)).shape == (1, 3, 4, 4)
+    assert torch.equal(imaging.load_images(as_uint8), from_path)
+    assert torch.equal(imaging.load_images(from_path[0]), from_path)
+    assert imaging.load_images([path, str(path), from_path]).shape == (3, 3, 6, 9)
+    assert imaging.load_images(path, (4, 4)).shape == (1, 3, 4, 4)
 
 
 @pytest.mark.parametrize(
@@ -142,26 +145,26 @@ def test_load_images_accepts_every_form(tmp_path) -> None:
 )
 def test_load_images_rejects_bad_input(images, match) -> None:
     with pytest.raises(InvalidArgumentError, match=match):
-        io.load_images(images)
+        imaging.load_images(images)
 
 
 def test_to_uint8_rounds_clamps_and_moves_channels_last() -> None:
     values = torch.tensor([0.0, 0.2, 0.7, 100.4, 100.6, 255.0, 400.0, -100.0]) / 255
-    assert io.to_uint8(values.view(1, 8, 1).expand(3, 8, 1)).shape == (8, 1, 3)
-    assert io.to_uint8(values.view(1, 1, 8)).flatten().tolist() == [0, 0, 1, 100, 101, 255, 255, 0]
-    assert io.to_uint8(torch.zeros(2, 3, 4, 5)).shape == (2, 4, 5, 3)
+    assert imaging.to_uint8(values.view(1, 8, 1).expand(3, 8, 1)).shape == (8, 1, 3)
+    assert imaging.to_uint8(values.view(1, 1, 8)).flatten().tolist() == [0, 0, 1, 100, 101, 255, 255, 0]
+    assert imaging.to_uint8(torch.zeros(2, 3, 4, 5)).shape == (2, 4, 5, 3)
 
 
 def test_grid_layout() -> None:
-    canvas = io.grid(torch.zeros(5, 3, 4, 6), padding=2, background=1.0)
+    canvas = imaging.grid(torch.zeros(5, 3, 4, 6), padding=2, background=1.0)
     assert canvas.shape == (3, 2 * (4 + 2) + 2, 3 * (6 + 2) + 2)  # 5 images: 3 per row, 2 rows
     assert canvas[:, 2:6, 2:8].max() == 0 and canvas[:, :2].min() == 1
-    assert io.grid(torch.zeros(5, 3, 4, 6), ncol=5, padding=0).shape == (3, 4, 30)
+    assert imaging.grid(torch.zeros(5, 3, 4, 6), ncol=5, padding=0).shape == (3, 4, 30)
     with pytest.raises(InvalidArgumentError):
-        io.grid(torch.zeros(3, 4, 6))
+        imaging.grid(torch.zeros(3, 4, 6))
 
 
 def test_save_image_rejects_an_unknown_suffix(tmp_path) -> None:
     with pytest.raises(InvalidArgumentError, match=r"\.xyz"):
-        io.save_image(Image.new("RGB", (2, 2)), tmp_path / "a.xyz")
+        imaging.save_image(Image.new("RGB", (2, 2)), tmp_path / "a.xyz")
     assert os.listdir(tmp_path) == []

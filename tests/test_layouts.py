@@ -10,7 +10,7 @@ from torch import nn
 
 import featviz
 from featviz.errors import LayoutError
-from featviz.layouts import parse_layouts
+from featviz.model.layouts import parse_layouts
 
 
 class ChannelsLast(nn.Module):

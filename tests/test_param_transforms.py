@@ -7,7 +7,7 @@ import torch
 
 from featviz import transforms as T
 from featviz.errors import InvalidArgumentError
-from featviz.param import FourierImage, PixelImage, make_param
+from featviz.rendering.param import FourierImage, PixelImage, make_param
 
 
 @pytest.mark.parametrize("cls", [PixelImage, FourierImage])
@@ -149,7 +149,7 @@ def test_multicrop_preset_and_errors() -> None:
 
 
 def test_maco_keeps_its_magnitude_and_learns_only_the_phase() -> None:
-    from featviz.param import MacoImage
+    from featviz.rendering.param import MacoImage
 
     image = MacoImage((24, 40), batch=2, seed=[1, 2])
     assert [name for name, _ in image.named_parameters()] == ["phase"]
@@ -166,8 +166,8 @@ def test_maco_keeps_its_magnitude_and_learns_only_the_phase() -> None:
 
 
 def test_maco_spectrum_is_natural_and_resamples_by_frequency() -> None:
-    from featviz import metrics
-    from featviz.param import MacoImage, _shipped_spectrum, resample_spectrum
+    from featviz.analysis import metrics
+    from featviz.rendering.param import MacoImage, _shipped_spectrum, resample_spectrum
 
     slope, high = metrics.spectral_slope(MacoImage(224, batch=2)())
     assert (slope > -3.5).all() and (slope < -1.7).all() and (high < 0.2).all()  # photo-like
@@ -183,7 +183,7 @@ def test_maco_spectrum_is_natural_and_resamples_by_frequency() -> None:
 def test_spectrum_from_images_tensor_and_folder(tmp_path) -> None:
     from PIL import Image
 
-    from featviz.param import spectrum_from_images
+    from featviz.rendering.param import spectrum_from_images
 
     noise = torch.rand(4, 3, 40, 50, generator=torch.Generator().manual_seed(0))
     spectrum = spectrum_from_images(noise, 32)
@@ -203,7 +203,7 @@ def test_spectrum_from_images_tensor_and_folder(tmp_path) -> None:
 
 
 def test_laplacian_levels_sum_to_the_image_and_init_is_exact() -> None:
-    from featviz.param import LaplacianImage
+    from featviz.rendering.param import LaplacianImage
 
     image = LaplacianImage((24, 40), batch=2, seed=0)
     assert image.levels == 3 and [tuple(g.shape[-2:]) for g in image.grids] == [(24, 40), (12, 20), (6, 10)]
@@ -217,7 +217,7 @@ def test_laplacian_levels_sum_to_the_image_and_init_is_exact() -> None:
 
 
 def test_cppn_is_a_smooth_function_of_position_at_any_size() -> None:
-    from featviz.param import CPPNImage, default_lr
+    from featviz.rendering.param import CPPNImage, default_lr
 
     image = CPPNImage((20, 30), batch=2, seed=[1, 2])
     assert torch.allclose(image(), torch.full((2, 3, 20, 30), 0.5))  # zero output layer: grey start
@@ -232,7 +232,7 @@ def test_cppn_is_a_smooth_function_of_position_at_any_size() -> None:
 
 
 def test_alpha_image_adds_an_opacity_channel() -> None:
-    from featviz.param import AlphaImage, FourierImage, composite, make_param
+    from featviz.rendering.param import AlphaImage, FourierImage, composite, make_param
 
     image = make_param("fft", (16, 16), 2, 0, alpha=True)
     assert isinstance(image, AlphaImage)
@@ -246,7 +246,7 @@ def test_alpha_image_adds_an_opacity_channel() -> None:
 
 
 def test_held_contrast_keeps_each_colour_channels_spread_whatever_the_parameters() -> None:
-    from featviz.param import NATURAL_GREY_SPREAD, NATURAL_SPREAD
+    from featviz.rendering.param import NATURAL_GREY_SPREAD, NATURAL_SPREAD
 
     image = FourierImage(48, 2, seed=[1, 2], contrast=(0.5, 2.0))
     with torch.no_grad():

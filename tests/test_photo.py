@@ -6,8 +6,9 @@ import pytest
 import torch
 
 import featviz
+import featviz.model.hooks
+from featviz.analysis.metrics import unit_response
 from featviz.errors import InvalidArgumentError
-from featviz.metrics import unit_response
 from tests.conftest import assert_untouched, snapshot
 
 FAST = {"size": 32, "progress": False}
@@ -28,7 +29,7 @@ def test_init_reproduces_the_image_at_step_zero(tiny, param) -> None:
 
 def test_init_accepts_files_one_or_many_images_and_checks_them(tiny, tmp_path) -> None:
     path = tmp_path / "photo.png"
-    featviz.io.to_pil(_photo()).save(path)
+    featviz.imaging.to_pil(_photo()).save(path)
     result = featviz.render(tiny, ["conv3:1", "conv3:2"], init=path, steps=0, batch_size=1, **FAST)
     assert torch.allclose(result.images[0], result.images[1]) and result.settings["init"] == str(path)
     both = featviz.render(
@@ -50,7 +51,7 @@ def test_caricature_grows_along_the_photos_representation(tiny) -> None:
     assert result.images.shape == (1, 3, 32, 32)
     assert result.history[-3:].mean() > result.history[:3].mean()
     with torch.no_grad():
-        ref = featviz.hooks.Recorder(tiny, {"conv2"})
+        ref = featviz.model.hooks.Recorder(tiny, {"conv2"})
         with ref:
             a = ref.run(photo[None])["conv2"].flatten()
             b = ref.run(result.images)["conv2"].flatten()

@@ -9,7 +9,7 @@ from torch import nn
 
 import featviz
 from featviz.errors import DeviceError, InvalidArgumentError
-from featviz.prepared import FALLBACK_SIZE, Prepared, prepare
+from featviz.model.prepared import FALLBACK_SIZE, Prepared, prepare
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def test_devices_this_machine_lacks_get_featviz_errors(tiny, monkeypatch) -> Non
 
 
 def test_default_device_is_the_best_one_here(monkeypatch) -> None:
-    from featviz import prepared as module
+    from featviz.model import prepared as module
 
     assert module.best_device().type in ("cpu", "cuda", "mps")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
@@ -136,7 +136,7 @@ def test_layers_of_a_bare_module_and_by_name(tiny) -> None:
 
 
 def test_zoo_names_go_to_the_best_device_and_the_render_records_it(monkeypatch) -> None:
-    from featviz import prepared as module
+    from featviz.model import prepared as module
 
     asked = []
 

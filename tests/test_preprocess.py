@@ -1,4 +1,4 @@
-"""featviz.preprocess: where the input normalization comes from, its explicit forms, and what it does."""
+"""model.preprocess: where the input normalization comes from, its explicit forms, and what it does."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from featviz.errors import InvalidArgumentError
-from featviz.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess, resolve_preprocess
+from featviz.model.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess, resolve_preprocess
 
 TIMM_CFG = {"mean": (0.5, 0.5, 0.5), "std": (0.25,), "input_size": (3, 240, 260)}
 ATTACHED = Preprocess((0.1, 0.2, 0.3), (0.4, 0.5, 0.6), (64, 64), "attached by load_model")
@@ -111,7 +111,7 @@ def test_describe_is_json(preprocess) -> None:
 
 
 def test_input_size_may_be_one_number_and_bad_sizes_are_explained() -> None:
-    from featviz.preprocess import resolve_preprocess
+    from featviz.model.preprocess import resolve_preprocess
 
     model = torch.nn.Identity()
     pre = resolve_preprocess(model, {"mean": [0.5] * 3, "std": [0.5] * 3, "input_size": 32})

@@ -9,7 +9,7 @@ from torch import nn
 import featviz
 from featviz.errors import InvalidArgumentError
 from featviz.options import REDIRECT_STEPS
-from featviz.redirect import RedirectedReLU
+from featviz.rendering.redirect import RedirectedReLU
 from tests.conftest import assert_untouched, snapshot
 
 

@@ -7,12 +7,13 @@ import torch
 from conftest import assert_untouched, snapshot
 
 import featviz
-from featviz import objectives as obj
+import featviz.model.preprocess
 from featviz.errors import (
     ChannelOutOfRangeError,
     InvalidArgumentError,
     LayerNotFoundError,
 )
+from featviz.rendering import objectives as obj
 
 FAST = {"steps": 8, "size": 32, "progress": False}
 
@@ -53,8 +54,8 @@ def test_channels_list_renders_one_image_per_channel(tiny) -> None:
     assert result.targets == ["conv3:0", "conv3:1", "conv3:2", "conv3:3"]
     assert result.images.shape[0] == 4
     # image i's score is channel i's mean activation on image i
-    mean = torch.tensor(featviz.preprocess.IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(featviz.preprocess.IMAGENET_STD).view(1, 3, 1, 1)
+    mean = torch.tensor(featviz.model.preprocess.IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(featviz.model.preprocess.IMAGENET_STD).view(1, 3, 1, 1)
     acts = {}
     handle = tiny.conv3.register_forward_hook(lambda m, i, o: acts.setdefault("conv3", o))
     with torch.no_grad():
@@ -217,8 +218,8 @@ def test_recorded_activations_survive_later_inplace_ops() -> None:
     model[1].bias.data.fill_(-5.0)  # pre-ReLU means are clearly negative
     result = featviz.render(model, ["1:0", "5:1"], steps=0, size=16, progress=False)
     images = featviz.param.FourierImage(16, batch=2, seed=0)().detach()
-    mean = torch.tensor(featviz.preprocess.IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(featviz.preprocess.IMAGENET_STD).view(1, 3, 1, 1)
+    mean = torch.tensor(featviz.model.preprocess.IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(featviz.model.preprocess.IMAGENET_STD).view(1, 3, 1, 1)
     with torch.no_grad():
         expected = model[1](model[0]((images - mean) / std))[0, 0].mean()
     assert expected < 0
@@ -329,7 +330,7 @@ def test_bad_renders_and_diversity(tiny, kwargs, match) -> None:
 def test_renders_with_a_measured_batch_size_and_targets_on_several_layers(
     tiny, tmp_path, monkeypatch
 ) -> None:
-    from featviz import batching
+    from featviz.rendering import batching
 
     monkeypatch.setenv("FEATVIZ_CACHE_DIR", str(tmp_path))  # nothing measured yet: measure now
     monkeypatch.setattr(batching, "_measured", {})

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 
 import featviz
-from featviz import zoo
 from featviz.errors import InvalidArgumentError, ModelLoadError
+from featviz.model import zoo
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from featviz import metrics
-from featviz.param import SPECTRUM_FILE, spectrum_from_images
+from featviz.analysis import metrics
+from featviz.rendering.param import SPECTRUM_FILE, spectrum_from_images
 
 COLOUR_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "stereo_motorcycle", "hubble_deep_field")
 

@@ -19,7 +19,7 @@ import quality  # noqa: E402
 import torch  # noqa: E402
 
 import featviz  # noqa: E402
-import featviz.param as P  # noqa: E402
+import featviz.rendering.param as P  # noqa: E402
 from featviz import transforms as T  # noqa: E402
 
 torch.set_num_threads(2)

@@ -1,0 +1,332 @@
+"""``featviz.microscope``: a whole model — its layers, their units, how they link — as one static site.
+
+``featviz.microscope(model, "site")`` renders every chosen layer as a neuron atlas (resumable,
+sharded under torchrun, one run per folder: :mod:`featviz.neuron_atlas`) and then writes::
+
+    site/
+      index.html                 the layers (depth, type, layout, channels) and a search box
+      layer_<i>.html             one layer: its units' pictures, sortable, each linking to its page
+      unit_<i>_<cccc>.html       one unit: renders, negative, exemplars, the classes its render
+                                 raises most, the units of the layer below that excite it most
+      layers/<i>/...             the atlas of layer i (channels/, manifest.json, its own gallery)
+      layers/<i>/activation_atlas/  with activation_atlases=: layer i's activation atlas over the
+                                 examples (featviz.activation_atlas), linked from the index
+      microscope.json            the layers, and per unit its links (classes, units below)
+
+Links are measured on the unit's own render: the classes are those whose logits the render
+raises most above the layer's average render; the units below are the channels of the previous
+layer with the largest gradient × activation for the unit (Olah et al. 2018's channel attribution).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from featviz import files, imaging
+from featviz import options as opts
+from featviz.errors import InvalidArgumentError
+from featviz.model import facts
+from featviz.model.prepared import Prepared, prepare
+from featviz.rendering.cache import plain
+from featviz.rendering.run import render
+from featviz.reports import frame
+from featviz.reports.atlases.activation import activation_atlas
+from featviz.reports.atlases.microscope_page import write_site
+from featviz.reports.atlases.neuron import LayerRun, build_layer
+from featviz.targets import OUTPUT
+
+LINKS = 4  # classes and units below shown per unit
+
+
+@dataclass
+class MicroscopeResult:
+    """Where the site was written: its index page and record (rank 0), the layers' atlases."""
+
+    out_dir: Path
+    index: Path | None
+    record: dict[str, Any]
+
+
+def microscope(
+    model: nn.Module | str | Prepared,
+    out_dir: str | os.PathLike[str] = "microscope",
+    layers: Sequence[str] | None = None,
+    channels: int | Iterable[int] | None = None,
+    *,
+    examples: str | os.PathLike[str] | None = None,
+    activation_atlases: bool | Sequence[str] = False,
+    atlas_grid: int = opts.ACTIVATION_ATLAS_GRID,
+    negative: bool = True,
+    steps: int = opts.DEFAULTS.steps,
+    size: int | tuple[int, int] | None = None,
+    seed: int = 0,
+    overwrite: bool = False,
+    progress: bool = True,
+    **render_kwargs: Any,  # noqa: ANN401 - featviz.render's options
+) -> MicroscopeResult:
+    """Render a model's layers unit by unit into a browsable, offline site.
+
+    Example:
+        >>> featviz.microscope("efficientnet_lite0", "site", channels=16)   # 16 units per block
+        >>> featviz.microscope(model, "site", layers=["layer3", "layer4"], examples="photos/")
+
+    Args:
+        model: an ``nn.Module`` (left as it was), a zoo name or a prepared model.
+        out_dir: the site's folder; rerunning the same call resumes (finished units are kept).
+        layers: default every block output (:func:`featviz.explanation.default_layers`).
+        channels: per layer, the first N channels (an int) or these channels (default: all).
+        examples: a folder of your photos: each unit also shows its top crops from them.
+        activation_atlases: True, or some of the layers: also an activation atlas of each over
+            ``examples`` (:func:`featviz.activation_atlas`, ``atlas_grid`` cells per side; cells
+            render at its defaults, or at ``steps`` and ``size`` where those are smaller; renders
+            go through the render cache). Made on rank 0.
+        negative: also render each unit's negative (the image that minimizes it).
+        steps, size, seed: as in :func:`featviz.atlas`.
+        overwrite: start a layer over if its folder holds an atlas with other settings.
+        progress: progress bars (and the estimate before starting).
+        **render_kwargs: further :func:`featviz.render` options (``renders=K``, ``param``, ...).
+
+    Returns:
+        A :class:`MicroscopeResult` (``index`` is None on ranks other than 0).
+
+    Raises:
+        LayerNotFoundError, InvalidArgumentError: bad layers or channels.
+        FolderBusyError: another run is writing the same site.
+        KeyboardInterrupt: after Ctrl-C; rerun to resume.
+    """
+    rank, world, device, owned = frame.distributed(render_kwargs.pop("device", None))
+    try:
+        prepared = prepare(
+            model,
+            preprocess=render_kwargs.pop("preprocess", None),
+            device=device,
+            layouts=render_kwargs.pop("layouts", None),
+        )
+        out = Path(out_dir)
+        batch_size = render_kwargs.pop("batch_size", None)
+        chosen = facts.in_depth_order(
+            prepared, list(layers) if layers is not None else facts.default_layers(prepared)
+        )
+        table = {info.layer: info for info in prepared.layers()}
+        plan = [(layer, _channels(layer, table, channels)) for layer in chosen]
+        spaces = _atlas_layers(activation_atlases, chosen, examples)
+        if rank == 0 and progress:
+            _announce(prepared, plan, steps, size, render_kwargs)
+        for i, (layer, wanted) in enumerate(plan):
+            run = LayerRun(
+                steps, size, batch_size, seed, examples, 4, negative, overwrite, progress, render_kwargs
+            )
+            build_layer(
+                prepared, layer, wanted, out / "layers" / f"{i:02d}", rank, world, prepared.device, run
+            )
+        if rank != 0:
+            return MicroscopeResult(out, None, {})
+        for i, (layer, _) in enumerate(plan):
+            if layer in spaces and examples is not None:
+                cells = {
+                    "steps": min(steps, opts.EXPLAIN_STEPS),
+                    "size": opts.EXPLAIN_SIZE if size is None else min(opts.EXPLAIN_SIZE, *_sides(size)),
+                    "seed": seed,
+                    **{k: v for k, v in render_kwargs.items() if k != "renders"},
+                }
+                _activation_atlas(prepared, layer, i, out, examples, atlas_grid, progress, cells)
+        settings = {"steps": steps, "size": size, "seed": seed, "negative": negative, **plain(render_kwargs)}
+        record = _record(prepared, out, plan, table, settings)
+        index = write_site(out, record)
+        return MicroscopeResult(out, index, record)
+    finally:
+        if owned:
+            torch.distributed.destroy_process_group()
+
+
+def _sides(size: int | tuple[int, int]) -> tuple[int, ...]:
+    return (size,) if isinstance(size, int) else tuple(size)
+
+
+def _channels(layer: str, table: dict[str, Any], channels: int | Iterable[int] | None) -> list[int]:
+    info = table.get(layer)
+    if info is None or not info.channels:
+        raise InvalidArgumentError(
+            f"layer {layer!r} has no channels to show (featviz.layers(model) lists the layers)"
+        )
+    if channels is None:
+        return list(range(info.channels))
+    if isinstance(channels, int) and not isinstance(channels, bool):
+        if channels < 1:
+            raise InvalidArgumentError(f"channels must be a positive count or a list, got {channels}")
+        return list(range(min(channels, info.channels)))
+    wanted = sorted({int(c) for c in channels if 0 <= int(c) < info.channels})  # type: ignore[union-attr]
+    if not wanted:
+        raise InvalidArgumentError(
+            f"none of the channels given exist in {layer!r} ({info.channels} channels)"
+        )
+    return wanted
+
+
+def _atlas_layers(
+    wanted: bool | Sequence[str], chosen: list[str], examples: str | os.PathLike[str] | None
+) -> set[str]:
+    if wanted is False or (not isinstance(wanted, bool) and not wanted):
+        return set()
+    if examples is None:
+        raise InvalidArgumentError(
+            "activation atlases are made from your photos: pass examples=PHOTO_DIR (--examples) too"
+        )
+    if wanted is True:
+        return set(chosen)
+    layers = set(wanted)  # type: ignore[arg-type]
+    missing = sorted(layers - set(chosen))
+    if missing:
+        raise InvalidArgumentError(
+            f"activation atlases asked for layers the microscope does not show: {missing}; "
+            f"choose among {chosen}"
+        )
+    return layers
+
+
+def _activation_atlas(
+    prepared: Prepared,
+    layer: str,
+    index: int,
+    out: Path,
+    examples: str | os.PathLike[str],
+    grid: int,
+    progress: bool,
+    options: dict[str, Any],
+) -> None:
+    """Layer ``index``'s activation atlas, unless a finished one with these settings is there."""
+    folder = out / "layers" / f"{index:02d}" / "activation_atlas"
+    done = files.read_json(folder / "activation_atlas.json")
+    same = done and done.get("grid") == grid and done.get("layer") == layer
+    if same and not done.get("interrupted") and done.get("settings", {}).get("steps") == options["steps"]:
+        return
+    atlas = activation_atlas(prepared, layer, examples, grid=grid, progress=progress, **options)
+    atlas.save(
+        folder, links=[("../../index.html", "all layers"), (f"../../layer_{index:02d}.html", "its units")]
+    )
+    if atlas.interrupted:
+        raise KeyboardInterrupt
+
+
+def _announce(
+    prepared: Prepared, plan: list[tuple[str, list[int]]], steps: int, size: object, options: dict[str, Any]
+) -> None:
+    """Print the number of units and an estimate from a short measurement (8 steps of one
+    unit of the deepest layer, the most expensive: an upper bound, since batches are faster)."""
+    units = sum(len(wanted) for _, wanted in plan)
+    deepest, wanted = plan[-1]
+    trial = {k: v for k, v in options.items() if k not in ("renders",)}
+    start = time.perf_counter()
+    render(prepared, f"{deepest}:{wanted[0]}", steps=8, size=size, progress=False, **trial)
+    per_unit = (time.perf_counter() - start) / 8 * steps * int(options.get("renders", 1))
+    print(
+        f"featviz microscope: {units} units in {len(plan)} layers; at most about "
+        f"{units * per_unit / 60:.1f} min here (8 steps of {deepest}:{wanted[0]} took "
+        f"{per_unit / steps * 8:.2f} s; batches run faster)",
+        flush=True,
+    )
+
+
+def _record(
+    prepared: Prepared,
+    out: Path,
+    plan: list[tuple[str, list[int]]],
+    table: dict[str, Any],
+    settings: dict[str, Any],
+) -> dict[str, Any]:
+    """The site's data: layers, units and their links, measured on the units' renders."""
+    layers = []
+    for i, (layer, _) in enumerate(plan):
+        manifest = files.read_json(out / "layers" / f"{i:02d}" / "manifest.json") or {"channels": []}
+        info = table[layer]
+        units = []
+        for entry in manifest["channels"]:
+            base = f"layers/{i:02d}/"
+            units.append(
+                {
+                    "channel": int(entry["channel"]),
+                    "score": entry.get("score"),
+                    "file": base + entry["file"],
+                    "renders": [base + f for f in entry.get("renders", [entry["file"]])],
+                    "negative": base + entry["negative"] if entry.get("negative") else None,
+                    "exemplars": [base + f for f in entry.get("exemplars", [])],
+                    "exemplar_sources": list(entry.get("exemplar_sources", [])),
+                }
+            )
+        layers.append(
+            {
+                "index": i,
+                "layer": layer,
+                "type": info.type,
+                "layout": info.layout,
+                "channels": info.channels,
+                "grid": list(info.spatial),
+                "units": units,
+                "activation_atlas": (
+                    f"layers/{i:02d}/activation_atlas/index.html"
+                    if (out / "layers" / f"{i:02d}" / "activation_atlas" / "index.html").is_file()
+                    else None
+                ),
+            }
+        )
+    _links(prepared, out, layers)
+    record = {
+        "model": prepared.name,
+        "layers": layers,
+        "provenance": frame.provenance(prepared.name, settings),
+    }
+    frame.write_record(record, out / "microscope.json")
+    return record
+
+
+def _links(prepared: Prepared, out: Path, layers: list[dict[str, Any]]) -> None:
+    """Each unit's top classes and its top units in the layer below, from its render."""
+    for position, layer in enumerate(layers):
+        units = layer["units"]
+        if not units:
+            continue
+        images = imaging.load_images([out / unit["file"] for unit in units])
+        channels = torch.tensor([unit["channel"] for unit in units])
+        logits = prepared.activations(images, {OUTPUT})[OUTPUT].cpu()
+        if logits.dim() == 2:
+            for unit, classes in zip(units, facts.classes_raised(logits, LINKS), strict=True):
+                unit["classes"] = [
+                    {"class": c, "name": name, "raised": round(v, 3)} for c, name, v in classes
+                ]
+        below = layers[position - 1] if position > 0 else None
+        if below is None:
+            continue
+
+        acts, grads, _ = prepared.gradients(
+            images, [below["layer"]], _own_units(channels), through=layer["layer"]
+        )
+        act, grad = acts[below["layer"]].cpu(), grads[below["layer"]].cpu()
+        contribution = (act * grad).flatten(2).sum(2) if act.dim() > 2 else act * grad
+        rendered = {unit["channel"] for unit in below["units"]}
+        for unit, row in zip(units, contribution, strict=True):
+            best = row.topk(min(LINKS, len(row)))
+            unit["below"] = [
+                {"channel": int(c), "contribution": round(float(v), 4), "rendered": int(c) in rendered}
+                for v, c in zip(best.values, best.indices, strict=True)
+            ]
+
+
+def _own_units(channels: torch.Tensor):  # noqa: ANN202 - a score function
+    """Image *i*'s score: its own channel ``channels[i]``, averaged over positions."""
+
+    def score(act: torch.Tensor) -> torch.Tensor:
+        picked = act[torch.arange(len(act)), channels.to(act.device)]
+        return picked.flatten(1).mean(1) if picked.dim() > 1 else picked
+
+    return score
+
+
+__all__ = ["microscope", "MicroscopeResult"]

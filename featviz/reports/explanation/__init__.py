@@ -1,0 +1,1 @@
+"""``featviz.explain``: what each layer of a model sees in one photo, and its report."""

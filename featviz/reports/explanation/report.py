@@ -1,0 +1,306 @@
+"""``featviz.explain``: what each layer of a model sees in a photo, where, and which units decide.
+
+``featviz.explain(model, photo)`` puts the "building blocks" of Olah et al. 2018 (Distill, "The
+Building Blocks of Interpretability") together for one photo, at a few layers spread over the
+model's depth:
+
+1. **activation map and semantic dictionary** — how strongly each position of the layer's grid
+   fires (the norm of its activation vector), and the layer's top channels on the photo (by mean
+   activation) with their renders and their maps;
+2. **activation grid** — the layer's grid pooled to at most ``grid × grid`` cells; each cell's
+   activation vector rendered as a direction (``cossim_pow=1``), all cells in one batch;
+3. **neuron groups** — a non-negative matrix factorization of the layer's (positive)
+   activations over positions into ``groups`` factors: each a spatial map over the photo and a
+   channel mix, rendered as a direction; the share of the activations' variance they explain;
+4. **attribution** — for the top class (or ``target``): gradient × activation summed over
+   channels (signed) and Grad-CAM (Selvaraju et al. 2017) at the layer, and the channels whose
+   gradient × activation adds most to the class, with their renders;
+5. **evolution with depth** — per layer, its top channel's render and map (:attr:`Explanation.evolution`).
+
+Renders go through a :class:`~featviz.render_cache.RenderCache` (on disk, keyed by model weights,
+unit or exact direction, and settings; atlases of the same model serve as sources), so a second
+explanation is fast. Ctrl-C keeps every finished render (in the cache, and in the explanation,
+which then says ``interrupted``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from featviz import files, imaging
+from featviz import options as opts
+from featviz.analysis.attribution import grad_cam, gradient_x_activation
+from featviz.analysis.nmf import nmf
+from featviz.errors import InvalidArgumentError
+from featviz.model import facts
+from featviz.model.prepared import Prepared, prepare
+from featviz.rendering.cache import CachedRenderer, RenderCache, make_cache, model_fingerprint, plain
+from featviz.rendering.queue import Job, RenderQueue
+from featviz.reports import frame
+from featviz.reports.explanation import page
+from featviz.reports.explanation.record import (
+    Channel,
+    ExplanationData,
+    Group,
+    LayerExplanation,
+    Render,
+)
+from featviz.targets import OUTPUT
+
+DEFAULT_LAYER_COUNT = opts.EXPLAIN_LAYERS
+DEFAULT_GRID = opts.EXPLAIN_GRID
+DEFAULT_GROUPS = opts.EXPLAIN_GROUPS
+DEFAULT_TOP = opts.EXPLAIN_TOP
+DEFAULT_STEPS = opts.EXPLAIN_STEPS
+DEFAULT_SIZE = opts.EXPLAIN_SIZE
+
+
+class Explanation(ExplanationData, frame.Report):
+    """An explanation of one photo (see :func:`explain`): ``save(folder)`` writes the report,
+    ``to_dict()`` gives its numbers, and a notebook shows it inline."""
+
+    _what = "an explanation"
+    _page = page
+
+
+def explain(
+    model: nn.Module | str | Prepared,
+    image: object,
+    layers: Sequence[str] | None = None,
+    target: int | None = None,
+    *,
+    grid: int = DEFAULT_GRID,
+    groups: int = DEFAULT_GROUPS,
+    top: int = DEFAULT_TOP,
+    steps: int = DEFAULT_STEPS,
+    size: int = DEFAULT_SIZE,
+    seed: int = 0,
+    cache: RenderCache | str | os.PathLike[str] | bool | None = True,
+    atlases: Iterable[str | os.PathLike[str]] = (),
+    render: bool = True,
+    class_names: Sequence[str] | None = None,
+    device: torch.device | str | None = None,
+    preprocess: object = None,
+    progress: bool = True,
+    **render_options: Any,  # noqa: ANN401 - featviz.render's options
+) -> Explanation:
+    """Explain what ``model`` sees in a photo, layer by layer, and what drives its decision.
+
+    Example:
+        >>> exp = featviz.explain("efficientnet_lite0", "cat.jpg")
+        >>> exp.predictions[0]                      # (285, 'Egyptian cat', 0.71)
+        >>> exp.layer("blocks.6").grad_cam          # (7, 7) where the model looks
+        >>> exp.save("cat_report")                  # cat_report/index.html
+
+    Args:
+        model: an ``nn.Module`` (left as it was), a zoo name, or a prepared model.
+        image: the photo: a file path, a PIL image or a ``(3, H, W)`` tensor in [0, 1]; it is
+            resized and center-cropped to the model's input size.
+        layers: layers with a spatial grid (feature maps or patch tokens); default: about
+            :data:`DEFAULT_LAYER_COUNT` block outputs spread over the depth (:func:`default_layers`).
+        target: the class to attribute (default: the top class).
+        grid: most cells per side of the activation grid.
+        groups: neuron groups per layer (0: none).
+        top: channels per layer in the dictionary and the attribution.
+        steps, size, seed: of every render (each unit and direction gets the same seed, so a
+            picture does not depend on what else was rendered with it).
+        cache: True (default folder), a folder, False (no cache) or a RenderCache.
+        atlases: neuron-atlas folders of this model whose channel renders may be reused.
+        render: False skips every render: the maps, groups and attributions alone, in seconds.
+        class_names: names of the output classes (default: ImageNet's for 1000 classes).
+        device, preprocess: as in :func:`featviz.prepare`.
+        progress: a progress bar over the renders.
+        **render_options: further options of :func:`featviz.render` (``param``, ``lr``, ...).
+
+    Returns:
+        An :class:`Explanation`. After Ctrl-C, the explanation so far (``interrupted``).
+
+    Raises:
+        LayerNotFoundError: a layer the model does not have.
+        InvalidArgumentError: a layer without a spatial grid, an output that is not class
+            scores, a bad photo, or another unusable argument.
+    """
+    start = time.perf_counter()
+    _check_counts(grid=grid, groups=groups, top=top, steps=steps, size=size)
+    prepared = prepare(model, preprocess=preprocess, device=device)
+    photo, source = _photo(prepared, image)
+    chosen = _layers(prepared, layers)
+    logits = prepared.activations(photo, {OUTPUT})[OUTPUT]
+    if logits.dim() != 2:
+        raise InvalidArgumentError(
+            f"explain attributes class scores, but the model's output has shape {tuple(logits.shape)}; "
+            "it needs a classifier whose output is (batch, classes)"
+        )
+    count = logits.shape[1]
+    names = facts.class_names(class_names, count)
+    if target is None:
+        target = int(logits[0].argmax())
+    if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target < count:
+        raise InvalidArgumentError(f"target must be a class index in 0..{count - 1}, got {target!r}")
+    probs = logits[0].softmax(0)
+    best = probs.topk(min(5, count))
+    predictions = [(int(i), names[int(i)], float(p)) for p, i in zip(best.values, best.indices, strict=True)]
+    acts, grads, _ = prepared.gradients(photo, chosen, lambda out: out[:, target])
+
+    layer_explanations = [
+        _explain_layer(layer, acts[layer][0], grads[layer][0], grid, groups, top) for layer in chosen
+    ]
+    settings = {"steps": steps, "size": size, "seed": seed, **plain(render_options)}
+    explanation = Explanation(
+        model=prepared.name,
+        photo=photo[0].cpu(),
+        source=source,
+        predictions=predictions,
+        target=target,
+        target_name=names[target],
+        layers=layer_explanations,
+        settings=settings,
+        fingerprint=model_fingerprint(prepared),
+    )
+    if render:
+        renderer = CachedRenderer(
+            prepared, make_cache(cache, atlases), steps=steps, size=size, seed=seed, options=render_options
+        )
+        _render(explanation, renderer, progress)
+    explanation.seconds = time.perf_counter() - start
+    return explanation
+
+
+# -- choosing layers -----------------------------------------------------------------------------
+
+
+def _layers(prepared: Prepared, layers: Sequence[str] | None) -> list[str]:
+    if layers is None:
+        return facts.default_layers(prepared, DEFAULT_LAYER_COUNT)
+    chosen = facts.in_depth_order(prepared, [layers] if isinstance(layers, str) else list(layers))
+    table = {info.layer: info for info in prepared.layers()}
+    flat = [layer for layer in chosen if layer in table and not facts.has_grid(table[layer])]
+    if flat:
+        info = table[flat[0]]
+        raise InvalidArgumentError(
+            f"layer {flat[0]!r} has output shape {info.shape}, no spatial grid, so there is nothing "
+            "to see where; explain layers with feature maps or patch tokens (featviz.layers(model))"
+        )
+    return chosen
+
+
+# -- what a layer sees ---------------------------------------------------------------------------
+
+
+def _explain_layer(
+    layer: str, act: torch.Tensor, grad: torch.Tensor, grid: int, groups: int, top: int
+) -> LayerExplanation:
+    """The numbers of one layer: ``act`` and ``grad`` are ``(C, H, W)``."""
+    act, grad = act.detach().float().cpu(), grad.detach().float().cpu()
+    channels, height, width = act.shape
+    mean = act.mean((1, 2))
+    top_channels = mean.topk(min(top, channels)).indices.tolist()
+    pooled = F.adaptive_avg_pool2d(act[None], (min(height, grid), min(width, grid)))[0]
+    cell_vectors = pooled.flatten(1).T  # (cells, C)
+    cell_norms = cell_vectors.norm(dim=1)
+    contribution = grad * act
+    per_channel = contribution.sum((1, 2))
+    attributing = per_channel.topk(min(top, channels)).indices.tolist()
+    factors = nmf(act.clamp(min=0).flatten(1).T, groups) if groups else None
+    group_list: list[Group] = []
+    explained = float("nan")
+    if factors is not None:
+        spatial, mixes, explained = factors
+        shares = spatial.sum(0) / spatial.sum().clamp(min=1e-12)
+        for j in range(mixes.shape[0]):
+            group_list.append(
+                Group(
+                    spatial[:, j].reshape(height, width),
+                    mixes[j],
+                    float(shares[j]),
+                    Render(f"{layer} group {j}"),
+                )
+            )
+    return LayerExplanation(
+        layer=layer,
+        channels=channels,
+        grid_shape=(height, width),
+        strength=act.norm(dim=0),
+        top=[Channel(c, float(mean[c]), act[c], Render(f"{layer}:{c}")) for c in top_channels],
+        cells=(pooled.shape[1], pooled.shape[2]),
+        cell_strength=cell_norms.reshape(pooled.shape[1], pooled.shape[2]),
+        cell_vectors=cell_vectors,
+        cell_renders=[
+            Render(f"{layer} cell {i}") if norm > 1e-6 * max(float(cell_norms.max()), 1e-12) else None
+            for i, norm in enumerate(cell_norms.tolist())
+        ],
+        groups=group_list,
+        explained_variance=explained,
+        attribution=gradient_x_activation.attribute(act, grad),
+        grad_cam=grad_cam.attribute(act, grad),
+        attributing=[
+            Channel(c, float(per_channel[c]), contribution[c], Render(f"{layer}:{c}")) for c in attributing
+        ],
+    )
+
+
+# -- renders -------------------------------------------------------------------------------------
+
+
+def _render(explanation: Explanation, renderer: CachedRenderer, progress: bool) -> None:
+    """Fill the explanation's renders through one render queue (cache first, then in batches)."""
+    queue = RenderQueue(renderer, progress, desc="explain: renders")
+    wanted: list[tuple[Render, Job]] = []
+    for layer in explanation.layers:
+        for channel in layer.top + layer.attributing:
+            wanted.append((channel.render, queue.unit(channel.render.what)))
+        for index, cell in enumerate(layer.cell_renders):
+            if cell is not None:
+                wanted.append((cell, queue.direction(layer.layer, layer.cell_vectors[index])))
+        for group in layer.groups:
+            wanted.append((group.render, queue.direction(layer.layer, group.weights)))
+    explanation.interrupted = not queue.run()
+    explanation.rendered, explanation.reused = queue.rendered, queue.reused
+    for render, job in wanted:
+        if job.found is not None:
+            render.image, render.score, render.cached = (
+                job.found.image,
+                files.finite(job.found.score),
+                job.cached,
+            )
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _photo(prepared: Prepared, image: object) -> tuple[torch.Tensor, str]:
+    source = Path(image).name if isinstance(image, (str, os.PathLike)) else type(image).__name__
+    photo = imaging.load_images(image, prepared.default_size)
+    if len(photo) != 1:
+        raise InvalidArgumentError(f"explain takes one photo, got a batch of {len(photo)}")
+    return photo, source
+
+
+def _check_counts(**values: object) -> None:
+    for name, value in values.items():
+        low = 0 if name == "groups" else 1
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise InvalidArgumentError(f"{name} must be an int >= {low}, got {value!r}")
+
+
+__all__ = [
+    "explain",
+    "Explanation",
+    "LayerExplanation",
+    "Channel",
+    "Group",
+    "Render",
+    "DEFAULT_GRID",
+    "DEFAULT_GROUPS",
+    "DEFAULT_TOP",
+    "DEFAULT_STEPS",
+    "DEFAULT_SIZE",
+]

@@ -1,0 +1,169 @@
+"""The report frame: what every report shares, in one place.
+
+- **The record**: :func:`provenance` (featviz, torch and model versions, settings, time: one
+  block, the same in every report's JSON), :func:`write_record` (valid JSON, atomic, with the one
+  NaN policy of :func:`featviz.files.plain`: a value that is not finite is written as ``null``),
+  :func:`number` (rounded, or None).
+- :class:`Report`: ``save(folder)`` (under the folder's lock), ``to_dict()`` and the notebook
+  view ``_repr_html_()``, each report naming its page module.
+- :func:`claim`: one run per folder — a second run on a folder being written is refused naming
+  the process (an ``flock``, released with the process, also after ``kill -9``); claims nest
+  within a process, so a command that claims its folder can then ``save`` into it.
+- :func:`interrupted`: the one message and exit status (130) after Ctrl-C.
+- :func:`progress`: the one progress bar (tqdm).
+- :func:`distributed`: the rank, world size and device under ``torchrun``.
+
+Resume is by what a run keeps: renders in the render cache (explanation, activation atlas,
+diagnosis) or finished units in the folder (atlases), so a killed run redoes only what is missing.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from tqdm.auto import tqdm
+
+from featviz import files
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+#: The lock file each report holds in its folder while it writes there.
+LOCK = ".featviz.lock"
+
+_claimed: set[Path] = set()
+
+
+def number(value: object, digits: int = 5) -> float | None:
+    """A float rounded to ``digits``, or None when it is NaN or infinite (JSON has neither)."""
+    value = float(value)  # type: ignore[arg-type]
+    return round(value, digits) if math.isfinite(value) else None
+
+
+def provenance(model: str, settings: Mapping[str, Any], fingerprint: str | None = None) -> dict[str, Any]:
+    """The provenance block of every record: who made it, from what, with which settings, when.
+
+    Args:
+        model: the model's name.
+        settings: the settings that made the report.
+        fingerprint: the model's weights fingerprint (:func:`featviz.rendering.cache.model_fingerprint`).
+    """
+    import torch
+
+    from featviz.version import __version__
+
+    return {
+        "featviz": __version__,
+        "torch": torch.__version__,
+        "model": model,
+        "model_fingerprint": fingerprint,
+        "settings": files.plain(dict(settings)),
+        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def write_record(record: Mapping[str, Any], path: Path, indent: int = 1) -> Path:
+    """Write ``record`` as JSON (non-finite floats as null) atomically; returns the path.
+
+    Raises:
+        WriteError: the file could not be written.
+    """
+    return files.write_json(record, path, indent)
+
+
+@contextmanager
+def claim(folder: str | os.PathLike[str], what: str) -> Iterator[Path]:
+    """Hold ``folder`` for one run (see the module docstring); yields the folder's path.
+
+    Raises:
+        FolderBusyError: another process is writing there.
+        WriteError: the folder cannot be created.
+    """
+    path = Path(folder)
+    key = path.resolve()
+    if key in _claimed:
+        yield path
+        return
+    with files.folder_lock(path, LOCK, what):
+        _claimed.add(key)
+        try:
+            yield path
+        finally:
+            _claimed.discard(key)
+
+
+class Report:
+    """What every report's result offers: ``save``, ``to_dict`` and a notebook view.
+
+    A report names its page module in ``_page``; that module provides
+    ``write_report(report, out) -> Path`` (the page, pictures and JSON record),
+    ``numbers(report) -> dict`` and ``notebook_html(report) -> str``.
+    """
+
+    #: What the folder lock names while the report is being written (e.g. "an explanation").
+    _what = "a featviz report"
+    #: The report's page module (see the class docstring).
+    _page: ModuleType
+
+    def save(self, out_dir: str | os.PathLike[str]) -> Path:
+        """Write the report (its page, pictures and JSON record) into ``out_dir``; returns its page.
+
+        Raises:
+            FolderBusyError: another run is writing into ``out_dir``.
+            WriteError: a file could not be written.
+        """
+        with claim(out_dir, self._what) as out:
+            return self._page.write_report(self, out)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report's numbers as plain JSON data (no images; non-finite values as None)."""
+        return files.plain(self._page.numbers(self))
+
+    def _repr_html_(self) -> str:
+        return self._page.notebook_html(self)
+
+
+def interrupted(kept: str, after: str = "") -> int:
+    """Say on stderr that Ctrl-C stopped the work (``after`` how much was done) and what it left
+    (``kept``: what is kept and how to resume); returns the exit status 130."""
+    print(f"featviz: interrupted{' ' + after if after else ''}; {kept}", file=sys.stderr)
+    return 130
+
+
+def progress(total: int | None, desc: str, enabled: bool = True, unit: str = "it", **kwargs: Any) -> tqdm:  # noqa: ANN401
+    """The progress bar every report draws (tqdm; nothing when ``enabled`` is False)."""
+    return tqdm(total=total, disable=not enabled, desc=desc, unit=unit, **kwargs)
+
+
+def distributed(device: torch.device | str | None) -> tuple[int, int, torch.device | str | None, bool]:
+    """(rank, world size, device, whether we created the process group) — from torchrun's
+    environment when present; a process group the caller made is used and left alone. Outside
+    torchrun the device is the caller's (None: as :func:`featviz.prepare` decides)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, device, False
+    import torch
+    import torch.distributed as dist
+
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = torch.cuda.is_available() and (device is None or torch.device(device).type == "cuda")
+    owned = not dist.is_initialized()
+    if owned:
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    if use_cuda:
+        torch.cuda.set_device(local)
+        return dist.get_rank(), world, torch.device("cuda", local), owned
+    return dist.get_rank(), world, torch.device("cpu"), owned
+
+
+def under_torchrun() -> bool:
+    """Whether this process is one of several started by torchrun."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1

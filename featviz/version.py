@@ -1,0 +1,3 @@
+"""The package's version: the one place it is written (``featviz.__version__``, records, the CLI)."""
+
+__version__ = "0.2.0"

@@ -10,6 +10,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -97,6 +98,7 @@ def _device(model: object, requested: str | None) -> Any:  # noqa: ANN401 - a to
 
 
 def _render(args: argparse.Namespace) -> int:
+    """Render images that maximize a unit."""
     import featviz
 
     targets: list[str] = args.target
@@ -119,51 +121,37 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _atlas(args: argparse.Namespace) -> int:
+    """Render every channel of a layer into a folder with a gallery.
+
+    Render channels of a layer in batches into a folder: one PNG per channel, grid.png,
+    index.html and manifest.json. Rerun to resume; works under torchrun.
+    """
     import featviz
 
     channels = parse_channels(args.channels) if args.channels else None
-    try:
-        model = _load(args.model)
-        options = _sharded_render_options(args, model)
-        result = featviz.atlas(
-            model,
-            args.layer,
-            channels,
-            args.output,
-            examples=args.examples,
-            top_k=args.top_k,
-            negative=args.negative,
-            overwrite=args.overwrite,
-            **options,
-        )
-    except KeyboardInterrupt:
-        return frame.interrupted(
-            f"finished channels are kept in {args.output}; rerun the same command to resume"
-        )
+    settings = {"examples": args.examples, "top_k": args.top_k, "negative": args.negative}
+    about = (args.layer, channels, args.output)
+    result = _write_sharded(args, "channels", featviz.atlas, about, {**settings, "overwrite": args.overwrite})
+    if result is None:
+        return 130
     if result.index is not None:
         print(f"wrote {len(result.channels)} channels to {result.out_dir}: open {result.index}")
     return 0
 
 
 def _explain(args: argparse.Namespace) -> int:
+    """Explain what a model sees in a photo, layer by layer, into a report folder.
+
+    What each layer sees in a photo and where, which channels carry the decision: activation
+    maps, semantic dictionary, activation grid, neuron groups (NMF), attribution (gradient x
+    activation, Grad-CAM), with renders. Writes DIR/index.html (self-contained), PNGs and
+    explanation.json. Renders are cached, so a second explanation is fast.
+    """
     import featviz
 
-    def make(model: Any, options: dict[str, Any]) -> Any:  # noqa: ANN401 - a module or name; an Explanation
-        return featviz.explain(
-            model,
-            args.image,
-            _layer_list(args.layers),
-            args.target,
-            grid=args.grid,
-            groups=args.groups,
-            top=args.top,
-            cache=_cache(args),
-            atlases=args.atlas or (),
-            render=not args.no_render,
-            **options,
-        )
-
-    explanation, index = _write_report(args, "an explanation", make)
+    settings = {"grid": args.grid, "groups": args.groups, "top": args.top, "atlases": args.atlas or ()}
+    about = (args.image, _layer_list(args.layers), args.target)
+    explanation, index = _write_report(args, "an explanation", featviz.explain, about, settings)
     for class_, name, probability in explanation.predictions[:3]:
         print(f"{name} ({class_})\t{probability:.3f}")
     print(
@@ -176,23 +164,23 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _activation_atlas(args: argparse.Namespace) -> int:
+    """Lay out a layer's activations over a photo folder and render each cell (Carter et al.).
+
+    The activation atlas of one layer: activation vectors of your photos (a few per photo and
+    position) laid out in 2-D by UMAP, cut into a grid, and each cell's mean activation rendered
+    as a direction. Writes DIR/index.html (hover and click cells), atlas.jpg, the cells' renders
+    and photo regions, and activation_atlas.json. Renders are cached: rerun to resume.
+    """
     import featviz
 
-    def make(model: Any, options: dict[str, Any]) -> Any:  # noqa: ANN401 - a module or name; an ActivationAtlas
-        return featviz.activation_atlas(
-            model,
-            args.layer,
-            args.photos,
-            grid=args.grid,
-            vectors=args.vectors,
-            min_count=args.min_count,
-            layout=args.layout,
-            cache=_cache(args),
-            render=not args.no_render,
-            **options,
-        )
-
-    atlas, index = _write_report(args, "an activation atlas", make)
+    settings = {
+        "grid": args.grid,
+        "vectors": args.vectors,
+        "min_count": args.min_count,
+        "layout": args.layout,
+    }
+    make = featviz.activation_atlas
+    atlas, index = _write_report(args, "an activation atlas", make, (args.layer, args.photos), settings)
     print(
         f"wrote {index}: {len(atlas.cells)} cells from {atlas.vectors} activation vectors of "
         f"{atlas.photos} photos ({atlas.rendered} renders made, {atlas.reused} from the cache; "
@@ -204,19 +192,30 @@ def _activation_atlas(args: argparse.Namespace) -> int:
 
 
 def _write_report(
-    args: argparse.Namespace, what: str, make: Callable[[Any, dict[str, Any]], Any]
+    args: argparse.Namespace,
+    what: str,
+    make: Callable[..., Any],
+    arguments: tuple[Any, ...],
+    keywords: dict[str, Any],
 ) -> tuple[Any, Any]:
-    """Claim the output folder, make the report from the loaded model and the render options,
-    save it there; returns the report and its page."""
+    """Claim the output folder, make the report (``make(model, *arguments, **keywords, **options)``
+    with the loaded model and the options every report takes: render options, cache, whether to
+    render), save it there; returns the report and its page."""
     model = _load(args.model)
-    options = _render_options(args)
+    options = {**_render_options(args), "cache": _cache(args), "render": not args.no_render}
     options["device"] = _device(model, options["device"])
     with frame.claim(args.output, what):
-        report = make(model, options)
+        report = make(model, *arguments, **keywords, **options)
         return report, report.save(args.output)
 
 
 def _diagnose(args: argparse.Namespace) -> int:
+    """Diagnose a model's layers on your images: dead/saturated units, gradients, transfer.
+
+    Unit health (dead, saturated, always-on channels), gradient health (vanishing, exploding)
+    and transfer (linear probes by depth with labels; linear CKA against --compare) per layer,
+    streaming over a folder of images. Writes DIR/index.html, diagnosis.json and PNG charts.
+    """
     import featviz
 
     model = _load(args.model)
@@ -253,31 +252,28 @@ def _diagnose(args: argparse.Namespace) -> int:
 
 
 def _microscope(args: argparse.Namespace) -> int:
+    """Render a whole model, every layer and unit, into one browsable offline site.
+
+    Every block output (or --layers) rendered as a neuron atlas, then an index of the layers
+    with a search box, a page per layer and a page per unit (renders, negative, exemplars, the
+    classes it raises, the units below that excite it). Rerun to resume; works under torchrun.
+    """
     import featviz
 
     layers = _layer_list(args.layers)
     channels: int | list[int] | None = None
     if args.channels:
         channels = int(args.channels) if args.channels.isdigit() else parse_channels(args.channels)
-    try:
-        model = _load(args.model)
-        options = _sharded_render_options(args, model)
-        result = featviz.microscope(
-            model,
-            args.output,
-            layers,
-            channels,
-            examples=args.examples,
-            activation_atlases=_atlas_layers(args.activation_atlas),
-            atlas_grid=args.atlas_grid,
-            negative=not args.no_negative,
-            overwrite=args.overwrite,
-            **options,
-        )
-    except KeyboardInterrupt:
-        return frame.interrupted(
-            f"finished units are kept in {args.output}; rerun the same command to resume"
-        )
+    settings = {
+        "examples": args.examples,
+        "activation_atlases": _atlas_layers(args.activation_atlas),
+        "atlas_grid": args.atlas_grid,
+        "negative": not args.no_negative,
+        "overwrite": args.overwrite,
+    }
+    result = _write_sharded(args, "units", featviz.microscope, (args.output, layers, channels), settings)
+    if result is None:
+        return 130
     if result.index is not None:
         units = sum(len(layer["units"]) for layer in result.record["layers"])
         print(
@@ -297,15 +293,27 @@ def _cache(args: argparse.Namespace) -> bool | str:
     return False if args.no_cache else (args.cache or True)
 
 
-def _sharded_render_options(args: argparse.Namespace, model: object) -> dict[str, Any]:
-    """The render options of a command that torchrun may shard: under torchrun each rank picks
-    its own device unless one was asked for."""
-    options = _render_options(args)
-    if options["device"] is None:
-        del options["device"]
-        if not frame.under_torchrun():
-            options["device"] = _device(model, None)
-    return options
+def _write_sharded(
+    args: argparse.Namespace,
+    units: str,
+    make: Callable[..., Any],
+    arguments: tuple[Any, ...],
+    keywords: dict[str, Any],
+) -> Any:  # noqa: ANN401 - an AtlasResult or MicroscopeResult
+    """An atlas or a microscope, which torchrun may shard (each rank then picks its own device
+    unless one was asked for): ``make(model, *arguments, **keywords, **render options)``; None
+    after Ctrl-C (the finished ``units`` are kept and said so)."""
+    try:
+        model = _load(args.model)
+        options = _render_options(args)
+        if options["device"] is None:
+            del options["device"]
+            if not frame.under_torchrun():
+                options["device"] = _device(model, None)
+        return make(model, *arguments, **keywords, **options)
+    except KeyboardInterrupt:
+        frame.interrupted(f"finished {units} are kept in {args.output}; rerun the same command to resume")
+        return None
 
 
 def _atlas_layers(value: str | None) -> bool | list[str]:
@@ -317,6 +325,7 @@ def _atlas_layers(value: str | None) -> bool | list[str]:
 
 
 def _layers(args: argparse.Namespace) -> int:
+    """List a model's addressable layers."""
     import featviz
 
     model = _load(args.model)
@@ -390,6 +399,28 @@ def _add_report_options(parser: argparse.ArgumentParser, *, atlas: bool = True) 
     )
 
 
+def _command(
+    commands: Any,  # noqa: ANN401 - argparse's subparsers action
+    name: str,
+    run: Callable[[argparse.Namespace], int],
+    more: str = "",
+) -> argparse.ArgumentParser:
+    """A subcommand that takes a model first and runs ``run``: its help is the first line of
+    ``run``'s docstring, its description the whole docstring (and ``more``)."""
+    doc = inspect.cleandoc(run.__doc__ or name)
+    first = doc.split("\n", 1)[0].rstrip(".")
+    description = " ".join(doc.split()) + (f" {more}" if more else "")
+    parser = commands.add_parser(name, help=first[0].lower() + first[1:], description=description)
+    parser.add_argument("model", help=_MODEL_HELP)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _add_count(parser: argparse.ArgumentParser, flag: str, default: int, help_: str) -> None:
+    """An integer flag whose help ends with its default."""
+    parser.add_argument(flag, type=int, default=default, help=f"{help_} (default {default})")
+
+
 def _size(text: str) -> int | tuple[int, int]:
     parts = text.lower().split("x")
     try:
@@ -413,12 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"featviz {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    render = commands.add_parser(
-        "render",
-        help="render images that maximize a unit",
-        description=f"Render images that maximize a unit. Targets: {GRAMMAR}.",
-    )
-    render.add_argument("model", help=_MODEL_HELP)
+    render = _command(commands, "render", _render, f"Targets: {GRAMMAR}.")
     render.add_argument("target", nargs="+", help="one or more targets, e.g. blocks.4:12")
     render.add_argument(
         "-o",
@@ -429,15 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--channels", help="with one layer target: channels such as 0:8 or 3,7,9")
     render.add_argument("--batch", type=int, help="images per single target (each its own seed)")
     _add_render_options(render)
-    render.set_defaults(run=_render)
 
-    atlas = commands.add_parser(
-        "atlas",
-        help="render every channel of a layer into a folder with a gallery",
-        description="Render channels of a layer in batches into a folder: one PNG per channel, "
-        "grid.png, index.html and manifest.json. Rerun to resume; works under torchrun.",
-    )
-    atlas.add_argument("model", help=_MODEL_HELP)
+    atlas = _command(commands, "atlas", _atlas)
     atlas.add_argument("layer", help="dotted module path, e.g. blocks.4")
     atlas.add_argument("-o", "--output", default="atlas", help="output folder (default atlas)")
     atlas.add_argument("--channels", help="channels such as 0:64 or 3,7,9 (default: all)")
@@ -448,64 +467,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--negative", action="store_true", help="also render the image that minimizes each channel"
     )
     atlas.add_argument("--overwrite", action="store_true", help="start over if settings changed")
-    atlas.set_defaults(run=_atlas)
 
-    explain = commands.add_parser(
-        "explain",
-        help="explain what a model sees in a photo, layer by layer, into a report folder",
-        description="What each layer sees in a photo and where, which channels carry the decision: "
-        "activation maps, semantic dictionary, activation grid, neuron groups (NMF), attribution "
-        "(gradient x activation, Grad-CAM), with renders. Writes DIR/index.html (self-contained), "
-        "PNGs and explanation.json. Renders are cached, so a second explanation is fast.",
-    )
-    explain.add_argument("model", help=_MODEL_HELP)
+    explain = _command(commands, "explain", _explain)
     explain.add_argument("image", help="the photo (any image file Pillow reads)")
     explain.add_argument("-o", "--output", default="explanation", help="output folder (default explanation)")
     explain.add_argument("--layers", help="comma-separated layers (default: about 5 block outputs)")
     explain.add_argument("--target", type=int, help="class index to attribute (default: the top class)")
-    explain.add_argument(
-        "--grid",
-        type=int,
-        default=EXPLAIN_GRID,
-        help=f"most activation-grid cells per side (default {EXPLAIN_GRID})",
-    )
-    explain.add_argument(
-        "--groups",
-        type=int,
-        default=EXPLAIN_GROUPS,
-        help=f"neuron groups (NMF) per layer (default {EXPLAIN_GROUPS})",
-    )
-    explain.add_argument(
-        "--top", type=int, default=EXPLAIN_TOP, help=f"channels per layer shown (default {EXPLAIN_TOP})"
-    )
+    _add_count(explain, "--grid", EXPLAIN_GRID, "most activation-grid cells per side")
+    _add_count(explain, "--groups", EXPLAIN_GROUPS, "neuron groups (NMF) per layer")
+    _add_count(explain, "--top", EXPLAIN_TOP, "channels per layer shown")
     _add_report_options(explain)
     _add_render_options(explain, {"steps": EXPLAIN_STEPS, "size": EXPLAIN_SIZE})
-    explain.set_defaults(run=_explain)
 
-    space = commands.add_parser(
-        "activation-atlas",
-        help="lay out a layer's activations over a photo folder and render each cell (Carter et al.)",
-        description="The activation atlas of one layer: activation vectors of your photos (a few per "
-        "photo and position) laid out in 2-D by UMAP, cut into a grid, and each cell's mean activation "
-        "rendered as a direction. Writes DIR/index.html (hover and click cells), atlas.jpg, the cells' "
-        "renders and photo regions, and activation_atlas.json. Renders are cached: rerun to resume.",
-    )
-    space.add_argument("model", help=_MODEL_HELP)
+    space = _command(commands, "activation-atlas", _activation_atlas)
     space.add_argument("layer", help="the layer (featviz layers MODEL lists them)")
     space.add_argument("photos", help="folder of your images (searched recursively)")
     space.add_argument("-o", "--output", default="activation_atlas", help="output folder")
-    space.add_argument(
-        "--grid",
-        type=int,
-        default=ACTIVATION_ATLAS_GRID,
-        help=f"cells per side (default {ACTIVATION_ATLAS_GRID})",
-    )
-    space.add_argument(
-        "--vectors",
-        type=int,
-        default=ACTIVATION_ATLAS_VECTORS,
-        help=f"most activation vectors laid out (default {ACTIVATION_ATLAS_VECTORS})",
-    )
+    _add_count(space, "--grid", ACTIVATION_ATLAS_GRID, "cells per side")
+    _add_count(space, "--vectors", ACTIVATION_ATLAS_VECTORS, "most activation vectors laid out")
     space.add_argument(
         "--min-count",
         type=int,
@@ -516,16 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_report_options(space, atlas=False)
     _add_render_options(space, {"steps": EXPLAIN_STEPS, "size": EXPLAIN_SIZE})
-    space.set_defaults(run=_activation_atlas)
 
-    diagnose = commands.add_parser(
-        "diagnose",
-        help="diagnose a model's layers on your images: dead/saturated units, gradients, transfer",
-        description="Unit health (dead, saturated, always-on channels), gradient health (vanishing, "
-        "exploding) and transfer (linear probes by depth with labels; linear CKA against --compare) per "
-        "layer, streaming over a folder of images. Writes DIR/index.html, diagnosis.json and PNG charts.",
-    )
-    diagnose.add_argument("model", help=_MODEL_HELP)
+    diagnose = _command(commands, "diagnose", _diagnose)
     diagnose.add_argument("images", help="a folder of images (one subfolder per class for labels)")
     diagnose.add_argument("-o", "--output", default="diagnosis", help="output folder (default diagnosis)")
     diagnose.add_argument(
@@ -539,28 +510,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     diagnose.add_argument("--batch", type=int, default=32, help="images per forward pass (default 32)")
     _add_report_options(diagnose)
-    diagnose.add_argument(
-        "--steps",
-        type=int,
-        default=EXPLAIN_STEPS,
-        help=f"steps of each flagged channel's render (default {EXPLAIN_STEPS})",
-    )
+    _add_count(diagnose, "--steps", EXPLAIN_STEPS, "steps of each flagged channel's render")
     diagnose.add_argument(
         "--seed", type=int, default=0, help="seed of the flagged channels' renders (default 0)"
     )
     diagnose.add_argument("--device", help="cpu, cuda, mps, ... (default: the GPU when there is one)")
     diagnose.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    diagnose.set_defaults(run=_diagnose)
 
-    scope = commands.add_parser(
-        "microscope",
-        help="render a whole model, every layer and unit, into one browsable offline site",
-        description="Every block output (or --layers) rendered as a neuron atlas, then an index of the "
-        "layers with a search box, a page per layer and a page per unit (renders, negative, "
-        "exemplars, the classes it raises, the units below that excite it). Rerun to resume; works "
-        "under torchrun.",
-    )
-    scope.add_argument("model", help=_MODEL_HELP)
+    scope = _command(commands, "microscope", _microscope)
     scope.add_argument("-o", "--output", default="microscope", help="site folder (default microscope)")
     scope.add_argument("--layers", help="comma-separated layers (default: every block output)")
     scope.add_argument("--channels", help="per layer: the first N channels (N), or channels such as 0:16")
@@ -572,26 +529,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LAYERS",
         help="also an activation atlas of each layer (or these comma-separated layers) from --examples",
     )
-    scope.add_argument(
-        "--atlas-grid",
-        type=int,
-        default=ACTIVATION_ATLAS_GRID,
-        help=f"activation atlas cells per side (default {ACTIVATION_ATLAS_GRID})",
-    )
+    _add_count(scope, "--atlas-grid", ACTIVATION_ATLAS_GRID, "activation atlas cells per side")
     scope.add_argument("--no-negative", action="store_true", help="skip the negative renders")
     scope.add_argument("--overwrite", action="store_true", help="start layers over if settings changed")
     _add_render_options(scope)
-    scope.set_defaults(run=_microscope)
 
-    layers = commands.add_parser("layers", help="list a model's addressable layers")
-    layers.add_argument("model", help=_MODEL_HELP)
+    layers = _command(commands, "layers", _layers)
     layers.add_argument("--size", type=_size, help="input size N or HxW (default: model input)")
     layers.add_argument("--filter", help="only layers whose path contains this text")
     layers.add_argument("--device", help="cpu, cuda, mps, ... (default: the GPU when there is one)")
     layers.add_argument(
         "--layouts", type=_layouts, metavar="LAYER=KIND,...", help="layouts featviz cannot decide"
     )
-    layers.set_defaults(run=_layers)
     return parser
 
 

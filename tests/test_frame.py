@@ -81,3 +81,18 @@ def test_claims_nest_within_a_process(tmp_path) -> None:
 def test_ctrl_c_says_what_is_kept_in_one_line_and_gives_130(capsys) -> None:
     assert frame.interrupted("rerun to resume", after="after 2 of 5 steps") == 130
     assert capsys.readouterr().err == "featviz: interrupted after 2 of 5 steps; rerun to resume\n"
+
+
+def test_notebook_views_show_strings_as_text() -> None:
+    from featviz.reports import pagekit
+
+    cell = pagekit.element("td", "<b>x</b>", pagekit.element("i", "ok"), title='a"b', class_="c")
+    assert cell == '<td title="a&quot;b" class="c">&lt;b&gt;x&lt;/b&gt;<i>ok</i></td>'
+
+
+def test_every_report_has_a_notebook_view(tiny) -> None:
+    diagnosis = featviz.diagnose(tiny, torch.rand(8, 3, 32, 32), render=False, progress=False)
+    view = diagnosis._repr_html_()
+    assert "<table>" in view and all(f"<td>{layer.layer}</td>" in view for layer in diagnosis.layers)
+    explanation = featviz.explain(tiny, torch.rand(3, 32, 32), ["conv3"], render=False, progress=False)
+    assert "<table>" in explanation._repr_html_() and "(not rendered)" in explanation._repr_html_()

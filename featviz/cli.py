@@ -237,6 +237,7 @@ def _diagnose(args: argparse.Namespace) -> int:
             cache=_cache(args),
             atlases=args.atlas or (),
             device=device,
+            layouts=args.layouts,
             progress=not args.quiet,
         )
         index = diagnosis.save(args.output)
@@ -515,6 +516,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=0, help="seed of the flagged channels' renders (default 0)"
     )
     diagnose.add_argument("--device", help="cpu, cuda, mps, ... (default: the GPU when there is one)")
+    diagnose.add_argument(
+        "--layouts", type=_layouts, metavar="LAYER=KIND,...", help="layouts featviz cannot decide"
+    )
     diagnose.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     scope = _command(commands, "microscope", _microscope)

@@ -9,6 +9,7 @@ run never leaves a stale lock. Images are encoded and decoded in :mod:`featviz.i
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -110,10 +111,13 @@ def folder_lock(folder: Path, name: str, what: str) -> Iterator[None]:
                 f"{str(folder)!r} is being written by {holder} ({what}); wait for it to finish, or "
                 "use another folder. Once it ends (or is stopped), the same command resumes there."
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"featviz pid {os.getpid()}")
-        handle.flush()
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"featviz pid {os.getpid()}")
+            handle.flush()
+        except OSError as error:  # e.g. a full disk: a featviz error naming the lock file
+            raise write_error(path, error) from error
         yield
     finally:
         handle.close()
@@ -207,3 +211,12 @@ def write_json(data: object, path: str | os.PathLike[str], indent: int = 1) -> P
         WriteError: the file could not be written.
     """
     return write_text(json.dumps(plain(data), indent=indent, allow_nan=False), path)
+
+
+def fingerprint(paths: list[Path], root: str | os.PathLike[str]) -> str:
+    """A short hash of files' names (below ``root``) and contents: the same for the same photos."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(str(path.relative_to(root)).encode("utf-8", "surrogateescape"))
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:20]

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageOps
 
 from featviz.errors import InvalidArgumentError
 from featviz.files import image_files, write_bytes
@@ -191,12 +191,15 @@ def load_images(images: object, size: tuple[int, int] | None = None) -> torch.Te
         return torch.cat([load_images(item, size) for item in images])
     if isinstance(images, (str, os.PathLike)):
         path = Path(images)
+        if path.is_dir():
+            raise InvalidArgumentError(
+                f"{str(path)!r} is a folder, but one image file is expected here; pass a file in it"
+            )
         if not path.is_file():
             raise InvalidArgumentError(f"image file {str(path)!r} does not exist")
         images = read_photo(path)
     if isinstance(images, Image.Image):
-        array = np.asarray(images.convert("RGB"), dtype=np.float32) / 255
-        images = torch.from_numpy(array.copy()).permute(2, 0, 1)
+        images = torch.from_numpy(photo_array(images).copy()).permute(2, 0, 1)
     if not isinstance(images, torch.Tensor):
         raise InvalidArgumentError(
             f"expected an image path, a PIL image or a tensor, got {type(images).__name__}"
@@ -209,10 +212,11 @@ def load_images(images: object, size: tuple[int, int] | None = None) -> torch.Te
         raise InvalidArgumentError(
             f"expected an RGB image tensor (3, H, W) or (B, 3, H, W), got shape {tuple(images.shape)}"
         )
-    if x.min() < 0 or x.max() > 1:
+    if len(x) == 0:
         raise InvalidArgumentError(
-            f"image values must be in [0, 1] (or uint8), got {float(x.min()):.3g}..{float(x.max()):.3g}"
+            f"expected at least one image, got a tensor of shape {tuple(images.shape)}"
         )
+    check_values(x)
     if size is None or tuple(x.shape[-2:]) == tuple(size):
         return x
     height, width = size
@@ -224,16 +228,66 @@ def load_images(images: object, size: tuple[int, int] | None = None) -> torch.Te
     return x[..., top : top + height, left : left + width]
 
 
+def check_values(images: torch.Tensor) -> torch.Tensor:
+    """``images`` (float), after checking that every value is a finite number in [0, 1].
+
+    Raises:
+        InvalidArgumentError: NaN or infinite values, or values outside [0, 1].
+    """
+    if not torch.isfinite(images).all():
+        raise InvalidArgumentError(
+            f"image values must be finite numbers in [0, 1], got {int((~torch.isfinite(images)).sum())} "
+            "NaN or infinite values; check how the tensor was made"
+        )
+    if images.numel() and (images.min() < 0 or images.max() > 1):
+        raise InvalidArgumentError(
+            f"image values must be in [0, 1] (or uint8), got "
+            f"{float(images.min()):.3g}..{float(images.max()):.3g}"
+        )
+    return images
+
+
 # What PIL's decoders raise for a damaged file: mostly OSError ("image file is truncated",
 # UnidentifiedImageError), but some plugins raise SyntaxError, ValueError, EOFError or zlib.error.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, zlib.error, Image.DecompressionBombError)
 
 
+#: What transparent pixels of a photo are composited over (white), before the model sees them.
+BACKGROUND = (1.0, 1.0, 1.0)
+
+
+def photo_array(image: Image.Image) -> np.ndarray:
+    """A picture as a camera or scanner meant it: ``(H, W, 3)`` float32 in [0, 1].
+
+    The one policy every writer reads photos by: the EXIF orientation is applied (a phone's
+    portrait photo stands upright); 16-bit and 32-bit grey (``I;16``, ``I``) are scaled from their
+    full range and floating-point grey (``F``) from [0, 1] (or 0..255 / 0..65535 when its values
+    go past 1 / 255); transparency (RGBA, LA, a palette's transparent colour) is composited over
+    :data:`BACKGROUND`; palette, CMYK, YCbCr, grey and bilevel pictures are converted to RGB.
+    """
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        grey = np.asarray(image, dtype=np.float64)
+        if image.mode == "F":
+            peak = float(grey.max()) if grey.size else 0.0
+            scale = 1.0 if peak <= 1 else 255.0 if peak <= 255 else 65535.0
+        else:
+            scale = 65535.0 if image.mode.startswith("I;16") or float(grey.max(initial=0)) > 255 else 255.0
+        grey = np.clip(grey / scale, 0, 1).astype(np.float32)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255
+        alpha = rgba[..., 3:]
+        return rgba[..., :3] * alpha + np.asarray(BACKGROUND, dtype=np.float32) * (1 - alpha)
+    return np.asarray(image.convert("RGB"), dtype=np.float32) / 255
+
+
 def _read_rgb(path: Path) -> np.ndarray:
-    """An image file as an ``(H, W, 3)`` float32 array in [0, 1]; a damaged file names itself."""
+    """An image file as an ``(H, W, 3)`` float32 array in [0, 1] (:func:`photo_array`); a damaged
+    file names itself."""
     try:
         with Image.open(path) as opened:
-            return np.asarray(opened.convert("RGB"), dtype=np.float32) / 255
+            return photo_array(opened)
     except _DECODE_ERRORS as error:
         raise InvalidArgumentError(
             f"cannot read {str(path)!r} as an image ({type(error).__name__}: {error}); "

@@ -51,4 +51,19 @@ def resolve_device(device: torch.device | str | None) -> torch.device | None:
     return resolved
 
 
-__all__ = ["best_device", "resolve_device"]
+def free_memory(device: torch.device) -> int:
+    """Bytes free for tensors on ``device``: the GPU's free memory, else the memory the operating
+    system says is available (``MemAvailable``; 4 GiB where it cannot tell)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 * 2**30
+
+
+__all__ = ["best_device", "resolve_device", "free_memory"]

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -136,4 +137,17 @@ def in_depth_order(prepared: Prepared, layers: Sequence[str]) -> list[str]:
     return sorted(dict.fromkeys(layers), key=lambda name: order.get(name, len(order)))
 
 
-__all__ = ["default_layers", "has_grid", "class_names", "classes_raised", "in_depth_order"]
+def pass_bytes(prepared: Prepared, through: str) -> int:
+    """About how many bytes one image's forward and backward pass up to ``through`` holds: the
+    outputs of every layer up to it (in float32), kept for the backward pass and matched by their
+    gradients — an upper bound (nested modules count twice), for sizing chunks of images.
+    """
+    total = 0
+    for info in prepared.layers():
+        total += 4 * max(1, math.prod(info.shape)) if info.shape else 0
+        if info.layer == through:
+            break
+    return 2 * total
+
+
+__all__ = ["default_layers", "has_grid", "class_names", "classes_raised", "in_depth_order", "pass_bytes"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from PIL import Image
 
 from featviz import files, imaging, rng
 from featviz import options as opts
-from featviz.errors import InvalidArgumentError
+from featviz.errors import InvalidArgumentError, WriteError
 from featviz.files import cache_dir
 from featviz.model.prepared import Prepared
 from featviz.targets import Target
@@ -77,6 +78,8 @@ class RenderCache:
     folder: Path | None = None
     atlases: Sequence[Path] = ()
     enabled: bool = True
+    #: Set when a write failed (a full disk): the cache is still read, no longer written.
+    unwritable: bool = False
     _atlas_files: dict[tuple[str, str, int], Path] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -111,12 +114,24 @@ class RenderCache:
         return Cached(image, float(info.get("score", float("nan"))))
 
     def put(self, key: str, image: torch.Tensor, score: float, what: str) -> None:
-        """Store a render (written atomically: a stopped run never leaves half a file)."""
-        if not self.enabled or self.folder is None:
+        """Store a render (written atomically: a stopped run never leaves half a file).
+
+        A cache that cannot be written (a full disk, no permission) does not stop the work: the
+        first failure is said once as a warning, and renders go on without being kept.
+        """
+        if not self.enabled or self.folder is None or self.unwritable:
             return
         image_path, info_path = self._paths(key)
-        imaging.save_image(imaging.to_pil(image.detach().cpu(), alpha=False), image_path)
-        files.write_json({"what": what, "score": score}, info_path)
+        try:
+            imaging.save_image(imaging.to_pil(image.detach().cpu(), alpha=False), image_path)
+            files.write_json({"what": what, "score": score}, info_path)
+        except WriteError as error:
+            self.unwritable = True
+            warnings.warn(
+                f"featviz: the render cache cannot be written ({error}); renders go on without being "
+                "kept there — free some space, or pass another cache folder (--cache DIR)",
+                stacklevel=2,
+            )
 
     def from_atlas(self, model: str, target: Target) -> Cached | None:
         """A unit's render from one of the atlases, if one of the same model and layer shows it."""
@@ -164,7 +179,7 @@ class CachedRenderer:
         cache: RenderCache,
         *,
         steps: int,
-        size: int,
+        size: int | tuple[int, int],
         seed: int,
         options: dict[str, Any],
     ) -> None:

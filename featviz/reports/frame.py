@@ -9,6 +9,7 @@
 - :func:`claim`: one run per folder — a second run on a folder being written is refused naming
   the process (an ``flock``, released with the process, also after ``kill -9``); claims nest
   within a process, so a command that claims its folder can then ``save`` into it.
+- :func:`check_count`, :func:`check_folder`: arguments checked before any work.
 - :func:`interrupted`: the one message and exit status (130) after Ctrl-C.
 - :func:`progress`: the one progress bar (tqdm).
 - :func:`distributed`: the rank, world size and device under ``torchrun``.
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from tqdm.auto import tqdm
 
 from featviz import files
+from featviz.errors import InvalidArgumentError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -40,6 +42,9 @@ if TYPE_CHECKING:  # pragma: no cover
 LOCK = ".featviz.lock"
 
 _claimed: set[Path] = set()
+
+#: Largest render side a report accepts (a 4096-px render is 200 MB of activations per image).
+MAX_SIDE = 4096
 
 
 def number(value: object, digits: int = 5) -> float | None:
@@ -129,6 +134,49 @@ class Report:
 
     def _repr_html_(self) -> str:
         return self._page.notebook_html(self)
+
+
+def check_count(name: str, value: object, low: int = 1, high: int | None = None) -> None:
+    """Check a count argument before any work: an int in ``low..high`` (None: no upper bound).
+
+    Raises:
+        InvalidArgumentError: anything else, naming the argument, the value and the range.
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        bound = f"in {low}..{high}" if high is not None else f">= {low}"
+        raise InvalidArgumentError(f"{name} must be an int {bound}, got {value!r}")
+
+
+def check_size(size: object) -> None:
+    """Check a render size before any work: a positive int, or ``(height, width)`` of them.
+
+    Raises:
+        InvalidArgumentError: anything else.
+    """
+    sides = list(size) if isinstance(size, (tuple, list)) else [size]
+    if len(sides) not in (1, 2):
+        raise InvalidArgumentError(f"size must be N or (height, width), got {size!r}")
+    for side in sides:
+        check_count("size", side, 1, MAX_SIDE)
+
+
+def check_folder(folder: str | os.PathLike[str] | None, what: str) -> None:
+    """Check before any work that ``folder`` (when given) holds images.
+
+    Raises:
+        InvalidArgumentError: it is missing, not a folder, or holds no images
+            (:func:`featviz.files.image_files`).
+    """
+    if folder is not None:
+        try:
+            files.image_files(folder)
+        except InvalidArgumentError as error:
+            raise InvalidArgumentError(f"{what}: {error}") from None
 
 
 def interrupted(kept: str, after: str = "") -> int:

@@ -27,6 +27,8 @@ vectors, and how many of each point's nearest neighbours the layout keeps.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import time
@@ -52,8 +54,14 @@ from featviz.reports import frame
 from featviz.reports.atlases import activation_page
 from featviz.reports.atlases.activation_record import ActivationAtlasData, Cell
 from featviz.targets import OUTPUT
+from featviz.version import __version__
 
 CLASSES = 3  # classes shown per cell
+#: Most cells per side: the atlas picture is at most MAX_GRID * 32 px across (icon_size), and
+#: each cell is a render.
+MAX_GRID = 128
+#: Most activation vectors laid out: UMAP's neighbour graph grows with them (100k take 1.5 min).
+MAX_VECTORS = 2_000_000
 PHOTO_BATCH = 32
 
 
@@ -90,7 +98,7 @@ def activation_atlas(
     min_count: int | None = None,
     layout: str = "umap",
     steps: int = opts.EXPLAIN_STEPS,
-    size: int = opts.EXPLAIN_SIZE,
+    size: int | tuple[int, int] = opts.EXPLAIN_SIZE,
     seed: int = 0,
     cache: RenderCache | str | os.PathLike[str] | bool | None = True,
     render: bool = True,
@@ -138,9 +146,10 @@ def activation_atlas(
         FeatvizError: ``layout="umap"`` without umap-learn installed.
     """
     start = time.perf_counter()
-    for name, value in {"grid": grid, "vectors": vectors, "steps": steps, "size": size}.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidArgumentError(f"{name} must be a positive int, got {value!r}")
+    frame.check_count("grid", grid, 1, MAX_GRID)
+    frame.check_count("vectors", vectors, 3, MAX_VECTORS)
+    frame.check_count("steps", steps)
+    frame.check_size(size)
     if layout not in LAYOUTS:
         raise InvalidArgumentError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     if min_count is not None and (
@@ -161,6 +170,8 @@ def activation_atlas(
     threshold = min_count or max(2, math.ceil(len(coordinates) / grid**2 / 4))
     cells = _cells(sample, coordinates, grid, threshold)
     settings = {"steps": steps, "size": size, "seed": seed, **plain(render_options)}
+    fingerprint = model_fingerprint(prepared)
+    key = atlas_key(photos, fingerprint, layer, grid, vectors, min_count, layout, settings)
     atlas = ActivationAtlas(
         model=prepared.name,
         layer=layer,
@@ -174,7 +185,8 @@ def activation_atlas(
         min_count=threshold,
         settings=settings,
         seconds=seconds,
-        fingerprint=model_fingerprint(prepared),
+        fingerprint=fingerprint,
+        key=key,
     )
     _patches(prepared, atlas, sample, sources, load)
     if render and cells:
@@ -203,6 +215,27 @@ class _Sample:
 Loader = Callable[[int, int], torch.Tensor]  # photos [i, j) at the model's input size
 
 
+def atlas_key(
+    photos: str | os.PathLike[str] | torch.Tensor,
+    fingerprint: str,
+    layer: str,
+    grid: int,
+    vectors: int,
+    min_count: int | None,
+    layout: str,
+    settings: dict[str, Any],
+) -> str:
+    """A hash of everything that makes an activation atlas: the photos (every file's name and
+    contents, or the tensor's values), the model's weights (``fingerprint``), the layer, grid,
+    vectors, cell threshold, layout, render settings and featviz's version."""
+    if isinstance(photos, torch.Tensor):
+        source = hashlib.sha256(photos.detach().cpu().float().contiguous().numpy().tobytes()).hexdigest()
+    else:
+        source = files.fingerprint(files.image_files(photos), photos)
+    made_of = [source, fingerprint, layer, grid, vectors, min_count, layout, settings, __version__]
+    return hashlib.sha256(json.dumps(made_of, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
 def _photo_source(prepared: Prepared, photos: object) -> tuple[list[str], Loader]:
     """The photos' names, and a function loading photos ``[i, j)`` at the model's input size."""
     size = prepared.default_size
@@ -211,7 +244,7 @@ def _photo_source(prepared: Prepared, photos: object) -> tuple[list[str], Loader
             raise InvalidArgumentError(
                 f"photos as a tensor must be (N, 3, H, W) in [0, 1] with N >= 1, got {tuple(photos.shape)}"
             )
-        images = photos.float()
+        images = imaging.check_values(photos.float())
         if tuple(images.shape[-2:]) != tuple(size):
             images = torch.nn.functional.interpolate(images, size=size, mode="bilinear", antialias=True)
         return [f"image {i}" for i in range(len(images))], lambda i, j: images[i:j]

@@ -69,6 +69,9 @@ class ActivationAtlasData:
     rendered: int = 0
     reused: int = 0
     fingerprint: str | None = None
+    #: What made the atlas — photos (names and contents), model weights, layer, grid, layout,
+    #: render settings, featviz version — as one hash: a finished atlas with the same key is reused.
+    key: str = ""
 
     @property
     def vectors(self) -> int:
@@ -110,6 +113,7 @@ class ActivationAtlasData:
             "min_count": self.min_count,
             "settings": self.settings,
             "provenance": frame.provenance(self.model, self.settings, self.fingerprint),
+            "key": self.key,
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
             "interrupted": self.interrupted,
             "rendered": self.rendered,

@@ -34,16 +34,19 @@ from featviz import files, imaging
 from featviz import options as opts
 from featviz.errors import InvalidArgumentError
 from featviz.model import facts
+from featviz.model.device import free_memory
 from featviz.model.prepared import Prepared, prepare
-from featviz.rendering.cache import plain
+from featviz.options import ACTIVATION_ATLAS_VECTORS
+from featviz.rendering.cache import model_fingerprint, plain
 from featviz.rendering.run import render
 from featviz.reports import frame
-from featviz.reports.atlases.activation import activation_atlas
+from featviz.reports.atlases.activation import MAX_GRID, activation_atlas, atlas_key
 from featviz.reports.atlases.microscope_page import write_site
-from featviz.reports.atlases.neuron import LayerRun, build_layer
+from featviz.reports.atlases.neuron import LayerRun, build_layer, check_arguments
 from featviz.targets import OUTPUT
 
 LINKS = 4  # classes and units below shown per unit
+LINKS_CHUNK = 16  # most unit renders per pass when linking (memory stays flat in the unit count)
 
 
 @dataclass
@@ -102,6 +105,10 @@ def microscope(
         FolderBusyError: another run is writing the same site.
         KeyboardInterrupt: after Ctrl-C; rerun to resume.
     """
+    check_arguments(render_kwargs.get("batch_size"), 4, examples)
+    frame.check_count("atlas_grid", atlas_grid, 1, MAX_GRID)
+    if isinstance(channels, bool):
+        raise InvalidArgumentError(f"channels must be a count, a list of channels or None, got {channels!r}")
     rank, world, device, owned = frame.distributed(render_kwargs.pop("device", None))
     try:
         prepared = prepare(
@@ -202,11 +209,15 @@ def _activation_atlas(
     progress: bool,
     options: dict[str, Any],
 ) -> None:
-    """Layer ``index``'s activation atlas, unless a finished one with these settings is there."""
+    """Layer ``index``'s activation atlas, unless a finished one made of the same things (photos,
+    model, settings, featviz version: :func:`atlas_key`) is there."""
     folder = out / "layers" / f"{index:02d}" / "activation_atlas"
     done = files.read_json(folder / "activation_atlas.json")
-    same = done and done.get("grid") == grid and done.get("layer") == layer
-    if same and not done.get("interrupted") and done.get("settings", {}).get("steps") == options["steps"]:
+    settings = {"steps": options["steps"], "size": options["size"], "seed": options["seed"]}
+    settings.update(plain({k: v for k, v in options.items() if k not in settings}))
+    fingerprint = model_fingerprint(prepared)
+    key = atlas_key(examples, fingerprint, layer, grid, ACTIVATION_ATLAS_VECTORS, None, "umap", settings)
+    if isinstance(done, dict) and done.get("key") == key and not done.get("interrupted"):
         return
     atlas = activation_atlas(prepared, layer, examples, grid=grid, progress=progress, **options)
     atlas.save(
@@ -288,35 +299,51 @@ def _record(
 
 
 def _links(prepared: Prepared, out: Path, layers: list[dict[str, Any]]) -> None:
-    """Each unit's top classes and its top units in the layer below, from its render."""
+    """Each unit's top classes and its top units in the layer below, from its render.
+
+    Units are read and passed through the model in chunks sized to the device's free memory
+    (:func:`links_chunk`), so a layer of hundreds of units needs no more memory than a few.
+    """
     for position, layer in enumerate(layers):
         units = layer["units"]
         if not units:
             continue
-        images = imaging.load_images([out / unit["file"] for unit in units])
-        channels = torch.tensor([unit["channel"] for unit in units])
-        logits = prepared.activations(images, {OUTPUT})[OUTPUT].cpu()
-        if logits.dim() == 2:
-            for unit, classes in zip(units, facts.classes_raised(logits, LINKS), strict=True):
+        below = layers[position - 1] if position > 0 else None
+        chunk = links_chunk(prepared, layer["layer"], len(units))
+        logits, contributions = [], []
+        for start in range(0, len(units), chunk):
+            part = units[start : start + chunk]
+            images = imaging.load_images([out / unit["file"] for unit in part])
+            logits.append(prepared.activations(images, {OUTPUT})[OUTPUT].cpu())
+            if below is not None:
+                channels = torch.tensor([unit["channel"] for unit in part])
+                acts, grads, _ = prepared.gradients(
+                    images, [below["layer"]], _own_units(channels), through=layer["layer"]
+                )
+                act, grad = acts[below["layer"]].cpu(), grads[below["layer"]].cpu()
+                contributions.append((act * grad).flatten(2).sum(2) if act.dim() > 2 else act * grad)
+        scores = torch.cat(logits)
+        if scores.dim() == 2:
+            for unit, classes in zip(units, facts.classes_raised(scores, LINKS), strict=True):
                 unit["classes"] = [
                     {"class": c, "name": name, "raised": round(v, 3)} for c, name, v in classes
                 ]
-        below = layers[position - 1] if position > 0 else None
         if below is None:
             continue
-
-        acts, grads, _ = prepared.gradients(
-            images, [below["layer"]], _own_units(channels), through=layer["layer"]
-        )
-        act, grad = acts[below["layer"]].cpu(), grads[below["layer"]].cpu()
-        contribution = (act * grad).flatten(2).sum(2) if act.dim() > 2 else act * grad
         rendered = {unit["channel"] for unit in below["units"]}
-        for unit, row in zip(units, contribution, strict=True):
+        for unit, row in zip(units, torch.cat(contributions), strict=True):
             best = row.topk(min(LINKS, len(row)))
             unit["below"] = [
                 {"channel": int(c), "contribution": round(float(v), 4), "rendered": int(c) in rendered}
                 for v, c in zip(best.values, best.indices, strict=True)
             ]
+
+
+def links_chunk(prepared: Prepared, layer: str, units: int) -> int:
+    """How many unit renders the links of ``layer`` pass through the model at once: what fits in an
+    eighth of the device's free memory, at least 1 and at most :data:`LINKS_CHUNK`."""
+    per_unit = facts.pass_bytes(prepared, layer)
+    return max(1, min(units, LINKS_CHUNK, free_memory(prepared.device) // 8 // max(per_unit, 1)))
 
 
 def _own_units(channels: torch.Tensor):  # noqa: ANN202 - a score function

@@ -110,6 +110,7 @@ def atlas(
         AtlasSettingsError: ``out_dir`` holds work with other settings and ``overwrite`` is off.
         KeyboardInterrupt: after Ctrl-C; every finished batch is on disk, rerun to resume.
     """
+    check_arguments(batch_size, top_k, examples)
     rank, world, device, owned = frame.distributed(render_kwargs.pop("device", None))
     try:
         run = LayerRun(
@@ -121,6 +122,15 @@ def atlas(
     finally:
         if owned:
             torch.distributed.destroy_process_group()
+
+
+def check_arguments(batch_size: int | None, top_k: int, examples: str | os.PathLike[str] | None) -> None:
+    """An atlas's own arguments, checked before any work (render options are checked by render);
+    a microscope checks its layers' the same way."""
+    if batch_size is not None:
+        frame.check_count("batch_size", batch_size)
+    frame.check_count("top_k", top_k)
+    frame.check_folder(examples, "examples")
 
 
 def _stopped_writing(error: WriteError, out: Path) -> WriteError:

@@ -95,6 +95,7 @@ def diagnose(
     seed: int = 0,
     device: torch.device | str | None = None,
     preprocess: object = None,
+    layouts: dict[str, str] | None = None,
     progress: bool = True,
 ) -> Diagnosis:
     """Diagnose ``model``'s layers on ``images``: unit health, gradient health, transfer.
@@ -119,7 +120,8 @@ def diagnose(
         gradients: False skips the gradient pass (a backward pass per batch): no gradient health.
         render: render the flagged channels (at most ``top`` per layer) through the render cache.
         top, steps, cache, atlases, seed: of those renders (as in :func:`featviz.explain`).
-        device, preprocess: as in :func:`featviz.prepare` (``compare`` is prepared alike).
+        device, preprocess, layouts: as in :func:`featviz.prepare` (``compare`` is prepared on
+            the same device, with the same preprocessing).
         progress: progress bars.
 
     Raises:
@@ -128,11 +130,17 @@ def diagnose(
         LayerNotFoundError: a layer the model does not have.
     """
     start = time.perf_counter()
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise InvalidArgumentError(f"batch must be a positive int, got {batch!r}")
-    prepared = prepare(model, preprocess=preprocess, device=device)
+    for name, value in {"batch": batch, "top": top, "steps": steps}.items():
+        frame.check_count(name, value)
+    prepared = prepare(model, preprocess=preprocess, device=device, layouts=layouts)
     source = _Images(images, labels, size or prepared.default_size)
     chosen = _layers(prepared, layers)
+    other = None if compare is None else prepare(compare, preprocess=preprocess, device=prepared.device)  # type: ignore[arg-type]
+    if other is not None and len(source) < 4:
+        raise InvalidArgumentError(
+            f"comparing with CKA needs at least 4 images (its unbiased estimator), got {len(source)}; "
+            "give more images or leave compare out"
+        )
     stats = {
         name: _Stats(_cap(find_module(prepared.model, name)), _rectified(prepared, name)) for name in chosen
     }
@@ -169,8 +177,8 @@ def diagnose(
     )
     if source.labels is not None:
         _probe_all(diagnosis, features, source.labels, seed)
-    if compare is not None:
-        _compare(diagnosis, features, compare, source, batch, preprocess, prepared.device, progress)
+    if other is not None:
+        _compare(diagnosis, features, other, source, batch, progress)
     if render:
         _render_flagged(diagnosis, prepared, make_cache(cache, atlases), top, steps, seed, progress)
     diagnosis.seconds = time.perf_counter() - start
@@ -508,14 +516,11 @@ def _probe_all(
 def _compare(
     diagnosis: Diagnosis,
     features: dict[str, torch.Tensor],
-    other: object,
+    prepared: Prepared,
     source: _Images,
     batch: int,
-    preprocess: object,
-    device: torch.device,
     progress: bool,
 ) -> None:
-    prepared = prepare(other, preprocess=preprocess, device=device)  # type: ignore[arg-type]
     layers = _layers(prepared, None)
     theirs = _sweep(prepared, source, layers, batch, progress, "diagnose: compare")
     diagnosis.compare_model = prepared.name

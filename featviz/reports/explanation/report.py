@@ -81,7 +81,7 @@ def explain(
     groups: int = DEFAULT_GROUPS,
     top: int = DEFAULT_TOP,
     steps: int = DEFAULT_STEPS,
-    size: int = DEFAULT_SIZE,
+    size: int | tuple[int, int] = DEFAULT_SIZE,
     seed: int = 0,
     cache: RenderCache | str | os.PathLike[str] | bool | None = True,
     atlases: Iterable[str | os.PathLike[str]] = (),
@@ -129,7 +129,10 @@ def explain(
             scores, a bad photo, or another unusable argument.
     """
     start = time.perf_counter()
-    _check_counts(grid=grid, groups=groups, top=top, steps=steps, size=size)
+    for name, value in {"grid": grid, "top": top, "steps": steps}.items():
+        frame.check_count(name, value)
+    frame.check_count("groups", groups, 0)
+    frame.check_size(size)
     prepared = prepare(model, preprocess=preprocess, device=device)
     photo, source = _photo(prepared, image)
     chosen = _layers(prepared, layers)
@@ -282,13 +285,6 @@ def _photo(prepared: Prepared, image: object) -> tuple[torch.Tensor, str]:
     if len(photo) != 1:
         raise InvalidArgumentError(f"explain takes one photo, got a batch of {len(photo)}")
     return photo, source
-
-
-def _check_counts(**values: object) -> None:
-    for name, value in values.items():
-        low = 0 if name == "groups" else 1
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise InvalidArgumentError(f"{name} must be an int >= {low}, got {value!r}")
 
 
 __all__ = [

@@ -20,7 +20,6 @@ from featviz import files
 from featviz.cli import main
 from featviz.reports.atlases.activation import atlas_key
 
-
 # What loading the test's model file says first (the CLI warns that unpickling runs code).
 PICKLE_NOTE = (
     "featviz: loading {} as a pickled module, which runs code from the file; only use files you trust\n"
@@ -61,23 +60,23 @@ def _fails_first(argv: list[str], setup, capsys, message: str) -> None:
         (["diagnose", "{model}", "{photos}", "--layers", ","], "at least one layer"),
         (["microscope", "{model}", "--layers", ","], "at least one layer"),
         (["explain", "{model}", "{photos}/c0/0.png", "--layers", ","], "at least one layer"),
-        (["microscope", "{model}", "--batch-size", "-1"], "batch_size must be an int >= 1"),
-        (["microscope", "{model}", "--batch-size", "0"], "batch_size must be an int >= 1"),
-        (["atlas", "{model}", "conv3", "--batch-size", "0"], "batch_size must be an int >= 1"),
+        (["microscope", "{model}", "--batch-size", "-1"], "batch_size must be a positive int"),
+        (["microscope", "{model}", "--batch-size", "0"], "batch_size must be a positive int"),
+        (["atlas", "{model}", "conv3", "--batch-size", "0"], "batch_size must be a positive int"),
         (
             ["activation-atlas", "{model}", "conv3", "{photos}", "--grid", "100000"],
-            "grid must be an int in 1..128",
+            "grid must be a positive int (at most 128)",
         ),
         (
             ["activation-atlas", "{model}", "conv3", "{photos}", "--grid", "0"],
-            "grid must be an int in 1..128",
+            "grid must be a positive int (at most 128)",
         ),
-        (["microscope", "{model}", "--atlas-grid", "0"], "atlas_grid must be an int in 1..128"),
+        (["microscope", "{model}", "--atlas-grid", "0"], "atlas_grid must be a positive int (at most 128)"),
         (["microscope", "{model}", "--examples", "nope"], "examples: 'nope' is not a folder"),
         (["atlas", "{model}", "conv3", "--examples", "nope"], "examples: 'nope' is not a folder"),
         (["diagnose", "{model}", "{photos}", "--compare", "nosuchmodel"], "nosuchmodel"),
         (["explain", "{model}", "{photos}"], "is a folder, but one image file is expected"),
-        (["explain", "{model}", "{photos}/c0/0.png", "--grid", "0"], "grid must be an int >= 1"),
+        (["explain", "{model}", "{photos}/c0/0.png", "--grid", "0"], "grid must be a positive int"),
         (["explain", "{model}", "{photos}/c0/0.png", "--size", "0x5"], "size must be"),
     ],
 )
@@ -104,7 +103,7 @@ def test_cka_with_too_few_images_fails_before_the_sweep(setup, tiny, monkeypatch
             lambda m: featviz.activation_atlas(m, "conv3", torch.rand(4, 3, 32, 32) * 3, render=False),
             "[0, 1]",
         ),
-        (lambda m: featviz.activation_atlas(m, "conv3", torch.rand(4, 3, 32, 32), grid=129), "1..128"),
+        (lambda m: featviz.activation_atlas(m, "conv3", torch.rand(4, 3, 32, 32), grid=129), "at most 128"),
         (lambda m: featviz.diagnose(m, torch.rand(0, 3, 32, 32)), "at least one image"),
         (lambda m: featviz.diagnose(m, torch.rand(4, 3, 32, 32), batch=0), "batch must be"),
         (lambda m: featviz.microscope(m, "site", channels=True), "channels must be"),
@@ -205,3 +204,21 @@ def test_a_full_render_cache_does_not_stop_an_explanation(tiny, tmp_path, monkey
     assert not explanation.interrupted and explanation.rendered > 0
     assert all(c.render.image is not None for c in explanation.layer("conv3").top)
     assert explanation.save(tmp_path / "report").is_file()
+
+
+def test_ctrl_c_never_leaves_an_old_page_over_new_files(tiny, tmp_path, monkeypatch) -> None:
+    out = tmp_path / "atlas"
+    featviz.atlas(tiny, "conv3", range(2), out, steps=2, size=32, progress=False)
+    assert (out / "index.html").is_file()
+    from featviz.rendering import batching
+
+    def ctrl_c(plan):  # Ctrl-C while the CPU batch size is being measured
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(batching, "measured_batch_size", ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        featviz.atlas(tiny, "conv3", range(2), out, steps=3, size=32, overwrite=True, progress=False)
+    assert not (out / "index.html").exists()  # no page rather than the steps=2 page over new work
+    monkeypatch.undo()
+    result = featviz.atlas(tiny, "conv3", range(2), out, steps=3, size=32, overwrite=True, progress=False)
+    assert result.index is not None and result.index.is_file() and result.manifest["steps"] == 3

@@ -63,7 +63,9 @@ def test_transparency_is_composited_over_the_stated_background(tmp_path) -> None
     assert torch.allclose(seen[:, :, :4], torch.tensor([1.0, 0, 0])[:, None, None].expand(3, 8, 4))
     assert torch.allclose(seen[:, :, 4:], torch.tensor(BACKGROUND)[:, None, None].expand(3, 8, 4))
     grey_alpha = Image.fromarray(rgba[..., [1, 3]], "LA")  # black where opaque
-    assert np.allclose(photo_array(grey_alpha)[:, 4:], 1.0) and np.allclose(photo_array(grey_alpha)[:, :4], 0.0)
+    assert np.allclose(photo_array(grey_alpha)[:, 4:], 1.0) and np.allclose(
+        photo_array(grey_alpha)[:, :4], 0.0
+    )
 
 
 @pytest.mark.parametrize("mode", ["L", "1", "P", "CMYK", "YCbCr", "I", "F", "LA", "PA"])
@@ -72,7 +74,7 @@ def test_every_mode_is_read_as_rgb_in_range(mode) -> None:
     converted = picture.convert("P").convert(mode) if mode == "PA" else picture.convert(mode)
     array = photo_array(converted)
     assert array.shape == (24, 40, 3) and array.dtype == np.float32
-    assert 0.0 <= array.min() and array.max() <= 1.0
+    assert array.min() >= 0.0 and array.max() <= 1.0
     assert 0.2 < array.mean() < 0.8  # neither black nor white
     tensor = load_images(converted)
     assert tensor.shape == (1, 3, 24, 40)
@@ -87,7 +89,9 @@ def test_16_bit_and_rotated_photos_give_the_8_bit_upright_photos_top_class(tmp_p
     exif = Image.Exif()
     exif[0x0112] = 8
     best = {"quality": 100, "subsampling": 0}
-    Image.fromarray(cat).transpose(Image.Transpose.ROTATE_270).save(tmp_path / "cat_exif.jpg", exif=exif, **best)
+    Image.fromarray(cat).transpose(Image.Transpose.ROTATE_270).save(
+        tmp_path / "cat_exif.jpg", exif=exif, **best
+    )
     Image.fromarray(cat).save(tmp_path / "cat.jpg", **best)
     model = featviz.prepare("efficientnet_lite0", device="cpu")
 

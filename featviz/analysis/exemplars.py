@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from featviz import imaging
+from featviz import files, imaging
 from featviz.errors import InvalidArgumentError
 from featviz.model.prepared import Prepared
 
@@ -41,9 +41,14 @@ def attach_exemplars(
     batch: int = 16,
 ) -> None:
     """Add ``"exemplars"`` (crop files), ``"exemplar_scores"`` and ``"exemplar_sources"`` (the
-    photos' file names) to each channel entry."""
+    photos' file names) to each channel entry.
+
+    The folder is read ``batch`` photos at a time and only each channel's strongest position per
+    photo is kept, so memory stays bounded by the batch, not the folder; the few photos the
+    crops come from are read again at the end.
+    """
     size = prepared.default_size
-    paths, images = imaging.load_folder(folder, size)
+    paths = files.image_files(folder)
     maxima: list[torch.Tensor] = []
     where: list[torch.Tensor] = []
     grids: list[tuple[int, int]] = []
@@ -59,20 +64,22 @@ def attach_exemplars(
         where.append(index.cpu())
         grids.append((act.shape[-2], act.shape[-1]))
 
-    prepared.each_batch(images, {layer}, strongest, batch)
+    for start in range(0, len(paths), batch):
+        prepared.each_batch(imaging.load_paths(paths[start : start + batch], size), {layer}, strongest, batch)
     grid_h, grid_w = grids[0]
     maxima_all, where_all = torch.cat(maxima), torch.cat(where)  # (N, C)
     side_h, side_w = size[0] // 2, size[1] // 2
+    crops: dict[int, list[tuple[int, int]]] = {}  # photo -> (channel, rank) of the crops it gives
     for entry in entries:
         c = entry["channel"]
         order = maxima_all[:, c].argsort(descending=True)[:top_k].tolist()
-        crops, scores = [], []
-        for rank, n in enumerate(order):
-            crop = crop_at(images[n], int(where_all[n, c]), (grid_h, grid_w), (side_h, side_w))
-            file = f"exemplars/{c:04d}_{rank}.jpg"
-            imaging.save_image(imaging.to_pil(crop), out / file)
-            crops.append(file)
-            scores.append(round(float(maxima_all[n, c]), 4))
-        entry["exemplars"] = crops
-        entry["exemplar_scores"] = scores
+        entry["exemplars"] = [f"exemplars/{c:04d}_{rank}.jpg" for rank in range(len(order))]
+        entry["exemplar_scores"] = [round(float(maxima_all[n, c]), 4) for n in order]
         entry["exemplar_sources"] = [paths[n].name for n in order]
+        for rank, n in enumerate(order):
+            crops.setdefault(n, []).append((c, rank))
+    for n, wanted in sorted(crops.items()):  # each photo read once, one at a time
+        photo = imaging.load_paths([paths[n]], size)[0]
+        for c, rank in wanted:
+            crop = crop_at(photo, int(where_all[n, c]), (grid_h, grid_w), (side_h, side_w))
+            imaging.save_image(imaging.to_pil(crop), out / f"exemplars/{c:04d}_{rank}.jpg")

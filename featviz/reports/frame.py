@@ -6,6 +6,7 @@
   :func:`number` (rounded, or None).
 - :class:`Report`: ``save(folder)`` (under the folder's lock), ``to_dict()`` and the notebook
   view ``_repr_html_()``, each report naming its page module.
+- :func:`retire_page`: a folder's page removed before its files change (never a stale page).
 - :func:`claim`: one run per folder — a second run on a folder being written is refused naming
   the process (an ``flock``, released with the process, also after ``kill -9``); claims nest
   within a process, so a command that claims its folder can then ``save`` into it.
@@ -126,6 +127,7 @@ class Report:
             WriteError: a file could not be written.
         """
         with claim(out_dir, self._what) as out:
+            retire_page(out)
             return self._page.write_report(self, out)
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,6 +136,20 @@ class Report:
 
     def _repr_html_(self) -> str:
         return self._page.notebook_html(self)
+
+
+def retire_page(folder: Path, page: str = "index.html") -> None:
+    """Remove a folder's page before its files change, so that Ctrl-C part way never leaves an old
+    page that looks current over new files: the folder then has the previous complete page, or
+    none until the run that changes it finishes (and a rerun resumes).
+
+    Raises:
+        WriteError: the page cannot be removed.
+    """
+    try:
+        (folder / page).unlink(missing_ok=True)
+    except OSError as error:
+        raise files.write_error(folder / page, error) from error
 
 
 def check_count(name: str, value: object, low: int = 1, high: int | None = None) -> None:
@@ -148,8 +164,9 @@ def check_count(name: str, value: object, low: int = 1, high: int | None = None)
         or value < low
         or (high is not None and value > high)
     ):
-        bound = f"in {low}..{high}" if high is not None else f">= {low}"
-        raise InvalidArgumentError(f"{name} must be an int {bound}, got {value!r}")
+        kind = "a positive int" if low == 1 else f"an int >= {low}"
+        bound = f" (at most {high})" if high is not None else ""
+        raise InvalidArgumentError(f"{name} must be {kind}{bound}, got {value!r}")
 
 
 def check_size(size: object) -> None:

@@ -82,6 +82,7 @@ class ActivationAtlas(ActivationAtlasData, frame.Report):
             WriteError: a file could not be written.
         """
         with frame.claim(out_dir, self._what) as out:
+            frame.retire_page(out)
             return activation_page.write_page(self, out, links)
 
     def _repr_html_(self) -> str:

@@ -125,8 +125,10 @@ def microscope(
         table = {info.layer: info for info in prepared.layers()}
         plan = [(layer, _channels(layer, table, channels)) for layer in chosen]
         spaces = _atlas_layers(activation_atlases, chosen, examples)
-        if rank == 0 and progress:
-            _announce(prepared, plan, steps, size, render_kwargs)
+        if rank == 0:
+            frame.retire_page(out)  # written again, current, when every layer is done
+            if progress:
+                _announce(prepared, plan, steps, size, render_kwargs)
         for i, (layer, wanted) in enumerate(plan):
             run = LayerRun(
                 steps, size, batch_size, seed, examples, 4, negative, overwrite, progress, render_kwargs

@@ -237,6 +237,8 @@ def _render_channels(
     done = _load_progress(out, settings, run.overwrite)
     mine = wanted[rank::world]
     todo = [c for c in mine if c not in done or not _files_exist(out, done[c])]
+    if todo and rank == 0:  # the gallery comes back, complete, when the channels are done
+        frame.retire_page(out)
     on_cpu = prepared.device.type == "cpu"
     size_of_batch = batch_size or (CPU_BATCH_SIZE if on_cpu else 64)
     # Channels are written after each batch of size_of_batch; on the CPU render itself picks how

@@ -307,10 +307,8 @@ def read_photo(path: str | os.PathLike[str]) -> torch.Tensor:
 def load_folder(
     folder: str | os.PathLike[str], size: int | tuple[int, int]
 ) -> tuple[list[Path], torch.Tensor]:
-    """The images of a folder as center squares resized to ``size``.
-
-    Each image's largest centered square is resized (bilinear, antialiased) to ``size``; a
-    non-square ``size`` stretches it.
+    """The images of a folder at ``size``, read as :func:`load_images` reads one (resized to cover
+    ``size``, center-cropped: the one policy of every writer).
 
     Example::
 
@@ -331,8 +329,8 @@ def load_folder(
 
 
 def load_paths(paths: list[Path], size: int | tuple[int, int]) -> torch.Tensor:
-    """These image files as center squares resized to ``size``, as in :func:`load_folder` (which
-    reads a whole folder; this reads a part of one, to keep memory bounded).
+    """These image files at ``size``, as in :func:`load_folder` (which reads a whole folder; this
+    reads a part of one, to keep memory bounded).
 
     Returns:
         ``(len(paths), 3, height, width)`` float images in [0, 1].
@@ -340,12 +338,4 @@ def load_paths(paths: list[Path], size: int | tuple[int, int]) -> torch.Tensor:
     Raises:
         InvalidArgumentError: an image cannot be read.
     """
-    size = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-    tensors = []
-    for path in paths:
-        x = read_photo(path)
-        h, w = x.shape[-2:]
-        s = min(h, w)
-        x = x[:, (h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
-        tensors.append(F.interpolate(x[None], size=size, mode="bilinear", antialias=True)[0])
-    return torch.stack(tensors)
+    return load_images(list(paths), normalize_size(size))

@@ -222,3 +222,19 @@ def test_ctrl_c_never_leaves_an_old_page_over_new_files(tiny, tmp_path, monkeypa
     monkeypatch.undo()
     result = featviz.atlas(tiny, "conv3", range(2), out, steps=3, size=32, overwrite=True, progress=False)
     assert result.index is not None and result.index.is_file() and result.manifest["steps"] == 3
+
+
+def test_an_atlas_made_with_other_weights_or_version_is_not_resumed(tiny, tmp_path) -> None:
+    out = tmp_path / "atlas"
+    featviz.atlas(tiny, "conv3", range(2), out, steps=2, size=32, progress=False)
+    with torch.no_grad():
+        tiny.conv1.weight.add_(0.1)  # fine-tuned: the same architecture, other weights
+    with pytest.raises(featviz.AtlasSettingsError, match="weights"):
+        featviz.atlas(tiny, "conv3", range(2), out, steps=2, size=32, progress=False)
+    other = tmp_path / "other"
+    featviz.atlas(tiny, "conv3", range(2), other, steps=2, size=32, progress=False)
+    manifest = files.read_json(other / "manifest.json")
+    files.write_json({**manifest, "featviz": "0.0.1"}, other / "manifest.json")  # an older featviz made it
+    with pytest.raises(featviz.AtlasSettingsError, match="featviz='0.0.1'") as info:
+        featviz.atlas(tiny, "conv3", range(2), other, steps=2, size=32, progress=False)
+    assert "weights" not in str(info.value)

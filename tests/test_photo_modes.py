@@ -101,3 +101,12 @@ def test_16_bit_and_rotated_photos_give_the_8_bit_upright_photos_top_class(tmp_p
 
     assert top("cat_exif.jpg") == top("cat.jpg") == top("cat.png")
     assert top("cat16.png") == top("cat8.png")
+
+
+def test_one_size_policy_for_single_photos_and_folders(tmp_path) -> None:
+    Image.fromarray(_asymmetric()).save(tmp_path / "wide.png")
+    from featviz.imaging import load_folder
+
+    for size in [(16, 16), (12, 30), (30, 12)]:
+        _, folder = load_folder(tmp_path, size)
+        assert torch.equal(folder, load_images(tmp_path / "wide.png", size))  # cover + center crop

@@ -2,10 +2,10 @@
 
 Showing natural examples beside a synthetic visualization helps people understand a unit
 (Borowski et al. 2021, "Exemplary natural images explain CNN activations better than
-state-of-the-art feature visualization"). For every image in a folder (center square, resized to
-the model's input size) featviz records, per channel, the largest activation and where it
-occurs; each channel's ``top_k`` images contribute the crop (half the image side) centered on
-that position.
+state-of-the-art feature visualization"). For every image in a folder (resized to cover the
+model's input size and center-cropped, as every writer reads photos) featviz records, per channel,
+the largest activation and where it occurs; each channel's ``top_k`` images contribute the crop
+(half the image side) centered on that position.
 """
 
 from __future__ import annotations

@@ -121,7 +121,8 @@ def activation_atlas(
         layer: a layer with a spatial grid (feature maps or patch tokens), or a vector layer
             (one vector per photo).
         photos: a folder of images (searched recursively) or an ``(N, 3, H, W)`` tensor in [0, 1].
-            Each photo's center square is resized to the model's input size.
+            Each photo is resized to cover the model's input size and center-cropped, as every
+            featviz writer reads photos (:func:`featviz.imaging.load_images`).
         grid: cells per side.
         vectors: at most this many activation vectors, spread evenly over the photos (random
             positions, seeded); more photos give a fuller atlas.

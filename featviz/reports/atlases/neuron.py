@@ -33,15 +33,29 @@ from featviz.errors import AtlasSettingsError, ChannelOutOfRangeError, InvalidAr
 from featviz.model.hooks import find_module
 from featviz.model.prepared import Prepared, prepare
 from featviz.rendering.batching import CPU_BATCH_SIZE
+from featviz.rendering.cache import model_fingerprint
 from featviz.rendering.objectives import from_targets
 from featviz.rendering.result import RenderResult
 from featviz.rendering.run import render
 from featviz.reports import frame
+from featviz.version import __version__
 
 MANIFEST = "manifest.json"
 CHANNELS_DIR = "channels"
 # Settings that change the pictures; a resume with any of them different is refused.
-_IDENTITY = ("model", "layer", "steps", "size", "seed", "render", "negative", "picture_defaults")
+#: What made an atlas's channels: a folder holding channels made otherwise is not resumed.
+_IDENTITY = (
+    "model",
+    "weights",
+    "layer",
+    "steps",
+    "size",
+    "seed",
+    "render",
+    "negative",
+    "picture_defaults",
+    "featviz",
+)
 
 
 @dataclass
@@ -202,6 +216,8 @@ def build_layer(
         "seed": seed,
         # Changes of the default look (not visible in "render"): a resume never mixes two looks.
         "picture_defaults": opts.PICTURE_DEFAULTS,
+        "weights": model_fingerprint(prepared),
+        "featviz": __version__,
         "render": {
             k: opts.describe(v)
             for k, v in sorted(

@@ -190,7 +190,7 @@ def test_bad_input_gets_featviz_errors(tmp_path, monkeypatch) -> None:
         featviz.activation_atlas(model, "colour", photos, render=False, **FAST)
 
 
-def test_microscope_links_an_activation_atlas_per_layer(tiny, tmp_path) -> None:
+def test_microscope_links_an_activation_atlas_per_layer(tiny, tmp_path, monkeypatch) -> None:
     photos = tmp_path / "photos"
     photos.mkdir()
     for i in range(6):
@@ -229,6 +229,29 @@ def test_microscope_links_an_activation_atlas_per_layer(tiny, tmp_path) -> None:
     assert '"activation_atlas":"layers/01/activation_atlas/index.html"' in (
         tmp_path / "site" / "index.html"
     ).read_text(encoding="utf-8")
+
+    # a rerun keeps the atlas only when the same photos, model and settings would make it
+    from featviz.reports.atlases import microscope as module
+
+    made = []
+    real = module.activation_atlas
+    monkeypatch.setattr(module, "activation_atlas", lambda *a, **k: made.append(k["seed"]) or real(*a, **k))
+    again = {
+        "examples": photos,
+        "activation_atlases": ["relu3"],
+        "atlas_grid": 4,
+        "size": 32,
+        "progress": False,
+    }
+    featviz.microscope(tiny, tmp_path / "site", ["relu2", "relu3"], 2, steps=2, **again)
+    assert made == []  # the same: kept
+    featviz.microscope(
+        tiny, tmp_path / "site", ["relu2", "relu3"], 2, steps=2, seed=1, overwrite=True, **again
+    )
+    assert made == [1]  # another seed: made again
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(photos / "0.png")  # a photo changed
+    featviz.microscope(tiny, tmp_path / "site", ["relu2", "relu3"], 2, steps=2, seed=1, **again)
+    assert made == [1, 1]
 
 
 @needs_chromium

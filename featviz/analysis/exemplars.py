@@ -17,6 +17,7 @@ import torch
 
 from featviz import files, imaging
 from featviz.errors import InvalidArgumentError
+from featviz.model.facts import images_per_pass
 from featviz.model.prepared import Prepared
 
 
@@ -43,9 +44,9 @@ def attach_exemplars(
     """Add ``"exemplars"`` (crop files), ``"exemplar_scores"`` and ``"exemplar_sources"`` (the
     photos' file names) to each channel entry.
 
-    The folder is read ``batch`` photos at a time and only each channel's strongest position per
-    photo is kept, so memory stays bounded by the batch, not the folder; the few photos the
-    crops come from are read again at the end.
+    The folder is read ``batch`` photos at a time (fewer where memory is short) and only each
+    channel's strongest position per photo is kept, so memory stays bounded by the batch, not the
+    folder; the few photos the crops come from are read again at the end.
     """
     size = prepared.default_size
     paths = files.image_files(folder)
@@ -64,6 +65,7 @@ def attach_exemplars(
         where.append(index.cpu())
         grids.append((act.shape[-2], act.shape[-1]))
 
+    batch = images_per_pass(prepared, layer, batch)
     for start in range(0, len(paths), batch):
         prepared.each_batch(imaging.load_paths(paths[start : start + batch], size), {layer}, strongest, batch)
     grid_h, grid_w = grids[0]

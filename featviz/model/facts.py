@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from featviz.errors import InvalidArgumentError
+from featviz.model.device import free_memory
 from featviz.model.hooks import find_module
 from featviz.model.prepared import LayerInfo, Prepared
 
@@ -150,4 +151,21 @@ def pass_bytes(prepared: Prepared, through: str) -> int:
     return 2 * total
 
 
-__all__ = ["default_layers", "has_grid", "class_names", "classes_raised", "in_depth_order", "pass_bytes"]
+def images_per_pass(prepared: Prepared, through: str, cap: int, backward: bool = False) -> int:
+    """How many images to pass through the model up to ``through`` at once: what fits in a quarter
+    of the device's free memory (:func:`pass_bytes`; half of it without a backward pass), at least
+    1 and at most ``cap`` — so a stage that loops over many images or units needs no more memory
+    than one such chunk, and less where memory is short."""
+    per_image = pass_bytes(prepared, through) // (1 if backward else 2)
+    return max(1, min(cap, free_memory(prepared.device) // 4 // max(per_image, 1)))
+
+
+__all__ = [
+    "default_layers",
+    "has_grid",
+    "class_names",
+    "classes_raised",
+    "in_depth_order",
+    "pass_bytes",
+    "images_per_pass",
+]

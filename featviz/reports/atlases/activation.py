@@ -62,7 +62,7 @@ CLASSES = 3  # classes shown per cell
 MAX_GRID = 128
 #: Most activation vectors laid out: UMAP's neighbour graph grows with them (100k take 1.5 min).
 MAX_VECTORS = 2_000_000
-PHOTO_BATCH = 32
+PHOTO_BATCH = 32  # most photos per pass (fewer where memory is short)
 
 
 class ActivationAtlas(ActivationAtlasData, frame.Report):
@@ -297,9 +297,10 @@ def _sample(
 
     bar = frame.progress(count, "activation atlas: photos", progress, unit="photo")
     with bar:
-        for offset in range(0, count, PHOTO_BATCH):
-            images = load(offset, min(count, offset + PHOTO_BATCH))
-            prepared.each_batch(images, {layer}, keep, batch=PHOTO_BATCH)
+        chunk = facts.images_per_pass(prepared, layer, PHOTO_BATCH)
+        for offset in range(0, count, chunk):
+            images = load(offset, min(count, offset + chunk))
+            prepared.each_batch(images, {layer}, keep, batch=chunk)
             bar.update(len(images))
     all_vectors = torch.cat(kept)
     norms = all_vectors.norm(dim=1)

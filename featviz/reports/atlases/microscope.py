@@ -34,7 +34,6 @@ from featviz import files, imaging
 from featviz import options as opts
 from featviz.errors import InvalidArgumentError
 from featviz.model import facts
-from featviz.model.device import free_memory
 from featviz.model.prepared import Prepared, prepare
 from featviz.options import ACTIVATION_ATLAS_VECTORS
 from featviz.rendering.cache import model_fingerprint, plain
@@ -342,10 +341,9 @@ def _links(prepared: Prepared, out: Path, layers: list[dict[str, Any]]) -> None:
 
 
 def links_chunk(prepared: Prepared, layer: str, units: int) -> int:
-    """How many unit renders the links of ``layer`` pass through the model at once: what fits in an
-    eighth of the device's free memory, at least 1 and at most :data:`LINKS_CHUNK`."""
-    per_unit = facts.pass_bytes(prepared, layer)
-    return max(1, min(units, LINKS_CHUNK, free_memory(prepared.device) // 8 // max(per_unit, 1)))
+    """How many unit renders the links of ``layer`` pass through the model at once: what fits in the
+    device's memory (:func:`featviz.model.facts.images_per_pass`), at most :data:`LINKS_CHUNK`."""
+    return facts.images_per_pass(prepared, layer, min(units, LINKS_CHUNK), backward=True)
 
 
 def _own_units(channels: torch.Tensor):  # noqa: ANN202 - a score function

@@ -238,3 +238,12 @@ def test_an_atlas_made_with_other_weights_or_version_is_not_resumed(tiny, tmp_pa
     with pytest.raises(featviz.AtlasSettingsError, match="featviz='0.0.1'") as info:
         featviz.atlas(tiny, "conv3", range(2), other, steps=2, size=32, progress=False)
     assert "weights" not in str(info.value)
+
+
+def test_logits_that_are_never_positive_are_not_called_dead(tiny) -> None:
+    with torch.no_grad():
+        tiny.fc.bias.fill_(-100.0)  # every logit negative on every image
+    diagnosis = featviz.diagnose(
+        tiny, torch.rand(6, 3, 32, 32), layers=["fc", "relu3"], render=False, progress=False
+    )
+    assert diagnosis.layer("fc").dead == [] and not any("dead" in f for f in diagnosis.layer("fc").flags)

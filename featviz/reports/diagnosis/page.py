@@ -42,8 +42,8 @@ def numbers(diagnosis: DiagnosisData) -> dict[str, Any]:
             "vanishing_ratio": VANISHING,
             "exploding_ratio": EXPLODING,
             "explained": (
-                "dead: never positive on any position of any image; saturated: at the activation's cap "
-                f"on at least {SATURATED_SHARE:.0%} of positions; always on (rectifiers): positive "
+                "dead (rectified layers only): never positive on any position of any image; saturated: "
+                f"at the activation's cap on at least {SATURATED_SHARE:.0%} of positions; always on (rectifiers): positive "
                 "everywhere. "
                 "Gradient ratio: the norm of the loss's gradient at the layer's output over its norm at "
                 "the deepest diagnosed layer. Backpropagation through a healthy network (He et al. 2015 "

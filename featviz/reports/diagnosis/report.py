@@ -4,9 +4,10 @@ For each layer (default: every block output; ``layers="activations"`` for every 
 function), streaming over the images in batches:
 
 1. **Unit health** — activation mean, standard deviation and sparsity (share of values ≤ 0);
-   *dead* channels (never positive on any position of any image), *saturated* channels (at the
-   cap of a ReLU6/Hardtanh on at least :data:`SATURATED_SHARE` of the positions) and, for
-   rectifiers, *always-on* channels (positive everywhere: the unit never uses its nonlinearity).
+   for rectified layers (a ReLU, ReLU6 or Hardtanh module, or a module whose ``act`` is one),
+   *dead* channels (never positive on any position of any image) and *always-on* channels
+   (positive everywhere: the unit never uses its nonlinearity); *saturated* channels (at the cap
+   of a ReLU6/Hardtanh on at least :data:`SATURATED_SHARE` of the positions).
 2. **Gradient health** — the gradient of the loss (cross-entropy with the labels, else the top
    logit's negative log-probability) with respect to each layer's output and parameters; the
    output gradient's norm as a ratio to the deepest diagnosed layer's: *vanishing* below
@@ -357,7 +358,9 @@ class _Stats:
         positive = (self.positive.double() / n).cpu()  # type: ignore[union-attr]
         capped = (self.capped.double() / n).cpu()  # type: ignore[union-attr]
         maxima = self.max.cpu()  # type: ignore[union-attr]
-        dead = [int(c) for c in torch.nonzero(maxima <= 0).flatten()]
+        # "never positive" means dead only after a rectifier: a logit or a linear bottleneck can
+        # be negative everywhere and still carry information
+        dead = [int(c) for c in torch.nonzero(maxima <= 0).flatten()] if self.rectified else []
         saturated = [int(c) for c in torch.nonzero(capped >= SATURATED_SHARE).flatten()] if self.cap else []
         always_on = [int(c) for c in torch.nonzero(positive >= 1.0).flatten()] if self.rectified else []
         module = find_module(prepared.model, name)

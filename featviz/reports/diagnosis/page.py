@@ -43,7 +43,8 @@ def numbers(diagnosis: DiagnosisData) -> dict[str, Any]:
             "exploding_ratio": EXPLODING,
             "explained": (
                 "dead (rectified layers only): never positive on any position of any image; saturated: "
-                f"at the activation's cap on at least {SATURATED_SHARE:.0%} of positions; always on (rectifiers): positive "
+                f"at the activation's cap on at least {SATURATED_SHARE:.0%} of positions; always on "
+                "(rectifiers): positive "
                 "everywhere. "
                 "Gradient ratio: the norm of the loss's gradient at the layer's output over its norm at "
                 "the deepest diagnosed layer. Backpropagation through a healthy network (He et al. 2015 "

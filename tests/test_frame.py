@@ -96,3 +96,13 @@ def test_every_report_has_a_notebook_view(tiny) -> None:
     assert "<table>" in view and all(f"<td>{layer.layer}</td>" in view for layer in diagnosis.layers)
     explanation = featviz.explain(tiny, torch.rand(3, 32, 32), ["conv3"], render=False, progress=False)
     assert "<table>" in explanation._repr_html_() and "(not rendered)" in explanation._repr_html_()
+
+
+def test_a_run_that_writes_nothing_leaves_no_folder(tmp_path) -> None:
+    with pytest.raises(featviz.InvalidArgumentError), frame.claim(tmp_path / "new", "x"):
+        raise featviz.InvalidArgumentError("a check failed")
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "old").mkdir()
+    with frame.claim(tmp_path / "old", "x"):
+        pass
+    assert (tmp_path / "old").is_dir()  # the user's own folder stays

@@ -87,7 +87,8 @@ def write_record(record: Mapping[str, Any], path: Path, indent: int = 1) -> Path
 
 @contextmanager
 def claim(folder: str | os.PathLike[str], what: str) -> Iterator[Path]:
-    """Hold ``folder`` for one run (see the module docstring); yields the folder's path.
+    """Hold ``folder`` for one run (see the module docstring); yields the folder's path. A folder
+    the claim made and the run left empty (a command that failed its checks) is removed again.
 
     Raises:
         FolderBusyError: another process is writing there.
@@ -98,12 +99,16 @@ def claim(folder: str | os.PathLike[str], what: str) -> Iterator[Path]:
     if key in _claimed:
         yield path
         return
+    created = not path.exists()
     with files.folder_lock(path, LOCK, what):
         _claimed.add(key)
         try:
             yield path
         finally:
             _claimed.discard(key)
+            if created and {p.name for p in path.iterdir()} == {LOCK}:  # a run that wrote nothing
+                (path / LOCK).unlink()
+                path.rmdir()
 
 
 class Report:

@@ -150,6 +150,7 @@ def _explain(args: argparse.Namespace) -> int:
     import featviz
 
     settings = {"grid": args.grid, "groups": args.groups, "top": args.top, "atlases": args.atlas or ()}
+    settings["out_dir"] = args.output  # the first page at once, filled in as renders finish
     about = (args.image, _layer_list(args.layers), args.target)
     explanation, index = _write_report(args, "an explanation", featviz.explain, about, settings)
     for class_, name, probability in explanation.predictions[:3]:

@@ -378,3 +378,39 @@ def test_explain_reads_patch_tokens_and_finds_the_blocks_of_other_architectures(
         "layer3",
         "layer4",
     ]
+
+
+def test_the_first_page_is_written_before_any_render_and_filled_in(tiny, tmp_path, monkeypatch) -> None:
+    from featviz.rendering.cache import CachedRenderer
+
+    out = tmp_path / "report"
+    seen = []
+    real = CachedRenderer.units
+
+    def units(self, whats):  # what the folder holds when the first render starts, then Ctrl-C
+        if not seen:
+            page = (out / "index.html").read_text(encoding="utf-8")
+            record = json.loads((out / "explanation.json").read_text(encoding="utf-8"))
+            seen.append((page, record))
+            return real(self, whats)
+        return None
+
+    monkeypatch.setattr(CachedRenderer, "units", units)
+    monkeypatch.setattr("featviz.reports.explanation.report.REFRESH_SECONDS", 0)
+    exp = featviz.explain(
+        tiny,
+        torch.rand(3, 32, 32),
+        ["conv2", "conv3"],
+        steps=1,
+        size=32,
+        cache=False,
+        progress=False,
+        out_dir=out,
+    )
+    page, record = seen[0]
+    assert record["rendering"] and record["renders_made"] == 0  # the numbers, before any render
+    assert record["layers"][0]["grad_cam"] and 'http-equiv="refresh"' in page
+    assert exp.interrupted and exp.rendered > 0
+    final = json.loads((out / "explanation.json").read_text(encoding="utf-8"))
+    assert not final["rendering"] and final["interrupted"] and final["renders_made"] == exp.rendered
+    assert 'http-equiv="refresh"' not in (out / "index.html").read_text(encoding="utf-8")

@@ -44,6 +44,8 @@ _SCALE = (
     )
     / 255
 )
+#: While renders are still being made, the page reloads itself this often (seconds).
+RELOAD_SECONDS = 15
 _POSITIVE = torch.tensor([0.84, 0.15, 0.16])
 _NEGATIVE = torch.tensor([0.13, 0.40, 0.80])
 
@@ -185,13 +187,17 @@ def write_report(explanation: ExplanationData, out: Path) -> Path:
         "target_name": explanation.target_name,
         "subtitle": _subtitle(explanation),
         "interrupted": explanation.interrupted,
+        "rendering": explanation.rendering,
         "layers": layers,
     }
     record = numbers(explanation)
     record["files"] = {"photo": "photo.jpg", "layers": layers}
     frame.write_record(record, out / "explanation.json")
     js, css = html.asset(__package__, "page.js"), html.asset(__package__, "page.css")
-    page = html.page(f"featviz explanation: {data['title']}", _BODY, js=js, css=css, data=data)
+    refresh = RELOAD_SECONDS if explanation.rendering else None
+    page = html.page(
+        f"featviz explanation: {data['title']}", _BODY, js=js, css=css, data=data, refresh=refresh
+    )
     return files.write_text(page, out / "index.html")
 
 
@@ -221,6 +227,7 @@ def numbers(explanation: ExplanationData) -> dict[str, Any]:
         "renders_made": explanation.rendered,
         "renders_reused": explanation.reused,
         "interrupted": explanation.interrupted,
+        "rendering": explanation.rendering,
         "provenance": frame.provenance(explanation.model, explanation.settings, explanation.fingerprint),
         "layers": [
             {
@@ -260,7 +267,9 @@ def _subtitle(explanation: ExplanationData) -> str:
         f"{explanation.rendered} rendered, {explanation.reused} from the cache",
         f"{explanation.seconds:.1f} s",
     ]
-    if explanation.interrupted:
+    if explanation.rendering:
+        parts.append("renders in progress: the page reloads itself as they finish")
+    elif explanation.interrupted:
         parts.append("interrupted: some renders are missing")
     return " · ".join(parts)
 

@@ -107,6 +107,8 @@ class ExplanationData:
     reused: int = 0
     interrupted: bool = False
     fingerprint: str | None = None
+    #: Renders are still being made (a report written before they finish, filled in as they do).
+    rendering: bool = False
 
     @property
     def evolution(self) -> list[Channel]:

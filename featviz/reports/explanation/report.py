@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,8 @@ DEFAULT_GROUPS = opts.EXPLAIN_GROUPS
 DEFAULT_TOP = opts.EXPLAIN_TOP
 DEFAULT_STEPS = opts.EXPLAIN_STEPS
 DEFAULT_SIZE = opts.EXPLAIN_SIZE
+#: With ``out_dir``, the report is written again after a batch of renders at most this often (s).
+REFRESH_SECONDS = 20
 
 
 class Explanation(ExplanationData, frame.Report):
@@ -90,6 +92,7 @@ def explain(
     device: torch.device | str | None = None,
     preprocess: object = None,
     progress: bool = True,
+    out_dir: str | os.PathLike[str] | None = None,
     **render_options: Any,  # noqa: ANN401 - featviz.render's options
 ) -> Explanation:
     """Explain what ``model`` sees in a photo, layer by layer, and what drives its decision.
@@ -118,6 +121,10 @@ def explain(
         class_names: names of the output classes (default: ImageNet's for 1000 classes).
         device, preprocess: as in :func:`featviz.prepare`.
         progress: a progress bar over the renders.
+        out_dir: also write the report there: at once, before any render (the maps, the numbers,
+            the groups and the attribution, with the renders shown as pending and a page that
+            reloads itself), then again as renders finish (at most every
+            :data:`REFRESH_SECONDS`), and complete at the end — as ``save(out_dir)`` would.
         **render_options: further options of :func:`featviz.render` (``param``, ``lr``, ...).
 
     Returns:
@@ -168,13 +175,43 @@ def explain(
         settings=settings,
         fingerprint=model_fingerprint(prepared),
     )
+    writer = _Writer(explanation, out_dir, start)
     if render:
         renderer = CachedRenderer(
             prepared, make_cache(cache, atlases), steps=steps, size=size, seed=seed, options=render_options
         )
-        _render(explanation, renderer, progress)
+        explanation.rendering = True
+        writer.write()  # the first page: everything but the renders
+        try:
+            _render(explanation, renderer, progress, writer.refresh)
+        finally:
+            explanation.rendering = False
     explanation.seconds = time.perf_counter() - start
+    writer.write()
     return explanation
+
+
+class _Writer:
+    """Writes the explanation into ``out`` (when given) as it fills in."""
+
+    def __init__(self, explanation: Explanation, out: str | os.PathLike[str] | None, start: float) -> None:
+        self.explanation, self.out, self.start = explanation, out, start
+        self.last = 0.0
+
+    def write(self) -> None:
+        if self.out is None:
+            return
+        self.explanation.seconds = time.perf_counter() - self.start
+        if not self.last:  # the first write replaces whatever the folder held
+            self.explanation.save(self.out)
+        else:  # later ones fill in this run's own page: it stays in place while it is rewritten
+            with frame.claim(self.out, self.explanation._what) as out:
+                page.write_report(self.explanation, out)
+        self.last = time.perf_counter()
+
+    def refresh(self) -> None:
+        if time.perf_counter() - self.last >= REFRESH_SECONDS:
+            self.write()
 
 
 # -- choosing layers -----------------------------------------------------------------------------
@@ -253,7 +290,9 @@ def _explain_layer(
 # -- renders -------------------------------------------------------------------------------------
 
 
-def _render(explanation: Explanation, renderer: CachedRenderer, progress: bool) -> None:
+def _render(
+    explanation: Explanation, renderer: CachedRenderer, progress: bool, after_batch: Callable[[], None]
+) -> None:
     """Fill the explanation's renders through one render queue (cache first, then in batches)."""
     queue = RenderQueue(renderer, progress, desc="explain: renders")
     wanted: list[tuple[Render, Job]] = []
@@ -265,15 +304,20 @@ def _render(explanation: Explanation, renderer: CachedRenderer, progress: bool) 
                 wanted.append((cell, queue.direction(layer.layer, layer.cell_vectors[index])))
         for group in layer.groups:
             wanted.append((group.render, queue.direction(layer.layer, group.weights)))
-    explanation.interrupted = not queue.run()
-    explanation.rendered, explanation.reused = queue.rendered, queue.reused
-    for render, job in wanted:
-        if job.found is not None:
-            render.image, render.score, render.cached = (
-                job.found.image,
-                files.finite(job.found.score),
-                job.cached,
-            )
+
+    def fill() -> None:
+        explanation.rendered, explanation.reused = queue.rendered, queue.reused
+        for render, job in wanted:
+            if job.found is not None and render.image is None:
+                render.image, render.cached = job.found.image, job.cached
+                render.score = files.finite(job.found.score)
+
+    def after() -> None:
+        fill()
+        after_batch()
+
+    explanation.interrupted = not queue.run(after)
+    fill()
 
 
 # -- helpers -------------------------------------------------------------------------------------

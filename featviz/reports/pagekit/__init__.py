@@ -55,7 +55,7 @@ _TEMPLATE = """<!DOCTYPE html>
 <meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{csp}">
 <meta name="referrer" content="no-referrer">
-<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="viewport" content="width=device-width, initial-scale=1">{refresh}
 <title>{title}</title>
 <style>{style}</style>
 </head>
@@ -78,6 +78,7 @@ def page(
     lang: str = "en",
     script: str | None = None,
     style: str | None = None,
+    refresh: int | None = None,
 ) -> str:
     """A complete, self-contained HTML document that loads nothing from elsewhere.
 
@@ -102,6 +103,8 @@ def page(
         script: instead of ``kit.js`` and ``js``: the page's whole inline script, exactly (a page
             without the kit's script).
         style: instead of ``kit.css`` and ``css``: the page's whole inline stylesheet, exactly.
+        refresh: reload the page every this many seconds (a report still being filled in; the
+            browser reloads the file itself, no server needed).
 
     Returns:
         The page's text, to be written as UTF-8 (e.g. with :func:`featviz.files.write_text`).
@@ -129,6 +132,7 @@ def page(
         lang=escape(lang),
         csp=escape(content_security_policy(script, style)),
         title=escape(title),
+        refresh="" if refresh is None else f'\n<meta http-equiv="refresh" content="{int(refresh)}">',
         style=style,
         body=body,
         data_id=DATA_ID,

@@ -21,7 +21,6 @@ diagnosis) or finished units in the folder (atlases), so a killed run redoes onl
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
@@ -35,6 +34,7 @@ from tqdm.auto import tqdm
 
 from featviz import files
 from featviz.errors import InvalidArgumentError
+from featviz.version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -50,8 +50,8 @@ MAX_SIDE = 4096
 
 def number(value: object, digits: int = 5) -> float | None:
     """A float rounded to ``digits``, or None when it is NaN or infinite (JSON has neither)."""
-    value = float(value)  # type: ignore[arg-type]
-    return round(value, digits) if math.isfinite(value) else None
+    finite = files.finite(float(value))  # type: ignore[arg-type]
+    return None if finite is None else round(finite, digits)
 
 
 def provenance(model: str, settings: Mapping[str, Any], fingerprint: str | None = None) -> dict[str, Any]:
@@ -63,8 +63,6 @@ def provenance(model: str, settings: Mapping[str, Any], fingerprint: str | None 
         fingerprint: the model's weights fingerprint (:func:`featviz.rendering.cache.model_fingerprint`).
     """
     import torch
-
-    from featviz.version import __version__
 
     return {
         "featviz": __version__,

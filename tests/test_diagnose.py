@@ -196,3 +196,12 @@ def test_cli_diagnose_report_in_chromium_shows_names_as_text(tiny, tmp_path, cap
     assert page.loaded, page.stderr[-2000:]
     assert page.loaded[0] == page.loaded[1] == 4 + len(flagged)  # four charts, the flagged renders
     assert any(EVIL in text for text in page.elements.texts())  # the class folder's name, as text
+
+
+def test_without_the_gradient_pass_no_layer_is_flagged_for_its_gradient(tiny) -> None:
+    diagnosis = diagnose(tiny, torch.rand(6, 3, 32, 32), gradients=False, render=False, progress=False)
+    assert all(not any("gradient" in flag for flag in layer.flags) for layer in diagnosis.layers)
+    record = diagnosis.to_dict()
+    assert all(
+        layer["gradient_ratio"] is None and layer["gradient_norm"] is None for layer in record["layers"]
+    )

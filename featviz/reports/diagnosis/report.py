@@ -157,8 +157,11 @@ def diagnose(
     results = [stats[name].health(name, prepared, grads) for name in chosen]
     deepest = results[-1].gradient_norm
     for result in results:
-        result.gradient_ratio = result.gradient_norm / deepest if deepest > 0 else float("nan")
-        result.flags = _flags(result)
+        if gradients:
+            result.gradient_ratio = result.gradient_norm / deepest if deepest > 0 else float("nan")
+        else:  # not measured: no numbers, no gradient flags (not "non-finite")
+            result.gradient_norm, result.parameter_gradient_norm = float("nan"), None
+        result.flags = _flags(result, gradients)
     diagnosis = Diagnosis(
         model=prepared.name,
         images=len(source),
@@ -388,7 +391,7 @@ class _Stats:
         return health
 
 
-def _flags(health: LayerHealth) -> list[str]:
+def _flags(health: LayerHealth, gradients: bool = True) -> list[str]:
     flags = []
     if health.dead:
         flags.append(f"{len(health.dead)} dead channel{'s' * (len(health.dead) > 1)}")
@@ -396,6 +399,8 @@ def _flags(health: LayerHealth) -> list[str]:
         flags.append(f"{len(health.saturated)} saturated at the cap {health.cap:g}")
     if health.always_on:
         flags.append(f"{len(health.always_on)} always on")
+    if not gradients:
+        return flags
     if not math.isfinite(health.gradient_ratio):
         flags.append("non-finite gradient")
     elif health.gradient_ratio < VANISHING:

@@ -165,3 +165,11 @@ def test_a_model_that_asserts_its_input_size_gets_a_featviz_error() -> None:
     with pytest.raises(InvalidArgumentError, match="doesn't match model"):
         featviz.render(Fixed(), "conv:0", steps=1, size=32, progress=False)
     assert featviz.render(Fixed(), "conv:0", steps=1, size=64, progress=False).images.shape[-1] == 64
+
+
+def test_the_act_of_a_batchnormact_can_be_the_deepest_layer_asked_for() -> None:
+    """A pass cut short after ``bn1.act`` misses what decides its layout (its parent returns after
+    it); the layout comes from the whole model's table instead of a LayoutError."""
+    prepared = prepare("efficientnet_lite0", device="cpu")
+    acts = prepared.activations(torch.rand(1, 3, 224, 224), ["blocks.6.0.bn1.act"])
+    assert acts["blocks.6.0.bn1.act"].shape == (1, 1152, 7, 7)

@@ -225,6 +225,10 @@ class Prepared:
         key = (frozenset(hidden), size)
         if key not in self._kinds_seen:  # a pass that stops after these layers, once per set
             table = self._table(size, set(hidden))
+            if any(info.layout == "?" for info in table if info.layer in hidden):
+                # a pass cut short can miss what decides a layout (the parent of BatchNormAct2d's
+                # .act returns after it): the whole model's table decides it
+                table = self.layers(size)
             self._kinds_seen[key] = {
                 info.layer: layouts_module.Layout(info.layout, info.channels, info.spatial, info.prefix)
                 for info in table

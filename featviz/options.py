@@ -94,7 +94,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "preprocess",
         None,
-        "the model's input normalization (featviz.preprocess): default from the model's "
+        "the model's input normalization (featviz.model.preprocess): default from the model's "
         "metadata, else ImageNet mean/std.",
         "Preprocess | Mapping | str | Callable | None",
         cli=False,
@@ -103,7 +103,7 @@ OPTIONS: tuple[Option, ...] = (
         "layouts",
         None,
         "the layout of layers featviz cannot decide by itself, e.g. {'layers.0': 'nhwc'} "
-        "(nchw, nhwc, tokens, vector; featviz.layouts); on the command line layers.0=nhwc,...",
+        "(nchw, nhwc, tokens, vector; featviz.model.layouts); on the command line layers.0=nhwc,...",
         "Mapping[str, str] | None",
     ),
     Option(
@@ -146,7 +146,7 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "most images optimized together; longer target lists render in chunks. Default: on "
         "the CPU the fastest of 1, 2, 4 measured once per model, layer and size on this machine "
-        "(featviz.batching), on CUDA from free memory. An out-of-memory error halves the chunk.",
+        "(featviz.rendering.batching), on CUDA from free memory. An out-of-memory error halves the chunk.",
         "int | None",
     ),
     Option(

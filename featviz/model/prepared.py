@@ -2,7 +2,7 @@
 
 A :class:`Prepared` model holds what every feature needs to know about a model — the module
 itself on its device, its preprocessing, its input size, its table of layers — and runs images
-through it under the scoped, guarded hooks of :mod:`featviz.hooks`. Rendering, the photo-based
+through it under the scoped, guarded hooks of :mod:`featviz.model.hooks`. Rendering, the photo-based
 methods, metrics, exemplars and :func:`layers` all go through it, so these facts are decided
 once.
 
@@ -93,7 +93,7 @@ class Prepared:
     """A model ready for featviz: the module on its device, its preprocessing and input size.
 
     Build one with :func:`prepare`. The module is the caller's own (or a copy on another device);
-    it is only ever run in eval mode under :func:`featviz.hooks.guarded`, so it comes back as it was.
+    it is only ever run in eval mode under :func:`featviz.model.hooks.guarded`, so it comes back as it was.
 
     Attributes:
         model: the ``nn.Module``.
@@ -183,7 +183,7 @@ class Prepared:
         decides token grids. ``forward(x)`` takes images in [0, 1] already at
         :meth:`input_size` (with ``normalized``: already preprocessed, as :meth:`model_input`
         gives), normalizes them and returns ``{layer: float activation}`` (plus ``"output"``
-        when asked for; feature maps channels-first, see :func:`featviz.layouts.canonical`),
+        when asked for; feature maps channels-first, see :func:`featviz.model.layouts.canonical`),
         stopping after the deepest needed layer unless ``compile`` (a compiled graph runs whole).
         """
         model = self.model
@@ -462,12 +462,12 @@ def prepare(
     Args:
         model: an ``nn.Module`` (never modified; copied when it must move to another device), a
             zoo name such as ``"efficientnet_lite0"``, or a :class:`Prepared` model.
-        preprocess: the input normalization (see :mod:`featviz.preprocess`); default: from the
+        preprocess: the input normalization (see :mod:`featviz.model.preprocess`); default: from the
             model's metadata.
         device: where to run. Default: an ``nn.Module``'s own device; for a zoo name the best
             device available (:func:`best_device`).
         layouts: the layout of layers featviz cannot decide by itself, e.g.
-            ``{"layers.0": "nhwc"}`` (see :mod:`featviz.layouts`).
+            ``{"layers.0": "nhwc"}`` (see :mod:`featviz.model.layouts`).
 
     Returns:
         The :class:`Prepared` model.

@@ -61,7 +61,7 @@ def caricature(
             transforms' large shifts and rescalings would misalign.
 
     Returns:
-        A :class:`~featviz.result.RenderResult` with one image.
+        A :class:`~featviz.rendering.result.RenderResult` with one image.
     """
     target = parse_target(layer)
     if target.channel is not None or target.layer in (INPUT, OUTPUT):
@@ -119,7 +119,7 @@ def accentuate(
             default transforms are ``"standard"`` (and lr 0.05 for the Fourier image).
 
     Returns:
-        A :class:`~featviz.result.RenderResult` with one image; ``init`` is the photo.
+        A :class:`~featviz.rendering.result.RenderResult` with one image; ``init`` is the photo.
     """
     if not isinstance(alpha, (int, float)) or alpha < 0:
         raise InvalidArgumentError(f"alpha must be a number >= 0, got {alpha!r}")

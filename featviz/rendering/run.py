@@ -64,8 +64,8 @@ def render(
     {options}
 
         Returns:
-            A :class:`~featviz.result.RenderResult`. Ctrl-C stops early and returns the partial result
-            (``result.interrupted``): finished chunks plus the chunk in flight.
+            A :class:`~featviz.rendering.result.RenderResult`. Ctrl-C stops early and returns the
+            partial result (``result.interrupted``): finished chunks plus the chunk in flight.
 
         Raises:
             TargetSyntaxError: a malformed target string.

@@ -36,7 +36,7 @@ def write_gallery(out_dir: Path, manifest: dict[str, Any]) -> Path:
 
     Args:
         out_dir: the atlas folder (the page refers to its images relatively).
-        manifest: the atlas manifest (:mod:`featviz.neuron_atlas`).
+        manifest: the atlas manifest (:mod:`featviz.reports.atlases.neuron`).
 
     Returns:
         The path of the page.

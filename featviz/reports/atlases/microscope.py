@@ -1,7 +1,7 @@
 """``featviz.microscope``: a whole model — its layers, their units, how they link — as one static site.
 
 ``featviz.microscope(model, "site")`` renders every chosen layer as a neuron atlas (resumable,
-sharded under torchrun, one run per folder: :mod:`featviz.neuron_atlas`) and then writes::
+sharded under torchrun, one run per folder: :mod:`featviz.reports.atlases.neuron`) and then writes::
 
     site/
       index.html                 the layers (depth, type, layout, channels) and a search box
@@ -83,7 +83,7 @@ def microscope(
     Args:
         model: an ``nn.Module`` (left as it was), a zoo name or a prepared model.
         out_dir: the site's folder; rerunning the same call resumes (finished units are kept).
-        layers: default every block output (:func:`featviz.explanation.default_layers`).
+        layers: default every block output (:func:`featviz.model.facts.default_layers`).
         channels: per layer, the first N channels (an int) or these channels (default: all).
         examples: a folder of your photos: each unit also shows its top crops from them.
         activation_atlases: True, or some of the layers: also an activation atlas of each over

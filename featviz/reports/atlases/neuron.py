@@ -104,7 +104,7 @@ def atlas(
         steps, size: as in :func:`featviz.render`.
         batch_size: channels per batch, written when the batch is finished (default: 4 on CPU,
             64 on CUDA, halved on out-of-memory); with the default, on the CPU render picks how
-            many of a batch to optimize together (:mod:`featviz.batching`).
+            many of a batch to optimize together (:mod:`featviz.rendering.batching`).
         seed: channel ``c`` gets ``image_seed(seed, c)``.
         examples: a folder of your own images; each channel also shows its ``top_k`` most
             activating crops from it (dataset exemplars, Borowski et al. 2021).
@@ -258,7 +258,7 @@ def _render_channels(
     on_cpu = prepared.device.type == "cpu"
     size_of_batch = batch_size or (CPU_BATCH_SIZE if on_cpu else 64)
     # Channels are written after each batch of size_of_batch; on the CPU render itself picks how
-    # many of them to optimize together (featviz.batching), unless --batch-size says.
+    # many of them to optimize together (featviz.rendering.batching), unless --batch-size says.
     render_batch = None if on_cpu and batch_size is None else size_of_batch
     own_manifest = out / (MANIFEST if world == 1 else f"manifest.rank{rank}.json")
 

@@ -17,7 +17,7 @@ model's depth:
    gradient × activation adds most to the class, with their renders;
 5. **evolution with depth** — per layer, its top channel's render and map (:attr:`Explanation.evolution`).
 
-Renders go through a :class:`~featviz.render_cache.RenderCache` (on disk, keyed by model weights,
+Renders go through a :class:`~featviz.rendering.cache.RenderCache` (on disk, keyed by model weights,
 unit or exact direction, and settings; atlases of the same model serve as sources), so a second
 explanation is fast. Ctrl-C keeps every finished render (in the cache, and in the explanation,
 which then says ``interrupted``).

@@ -14,6 +14,7 @@ import inspect
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from featviz.errors import FeatvizError, InvalidArgumentError
@@ -50,8 +51,6 @@ def _load(spec: str):  # noqa: ANN202 - returns an nn.Module or a zoo name
     Safe readers first: ``torch.load(weights_only=True)`` (which cannot run code, and tells a
     state dict apart), then TorchScript; a whole pickled module last, since unpickling runs code.
     """
-    from pathlib import Path
-
     path = Path(spec)
     if not path.is_file():
         return spec
@@ -207,6 +206,8 @@ def _write_report(
     options["device"] = _device(model, options["device"])
     with frame.claim(args.output, what):
         report = make(model, *arguments, **keywords, **options)
+        if keywords.get("out_dir") is not None:  # it wrote itself there as it went, complete at the end
+            return report, Path(args.output) / "index.html"
         return report, report.save(args.output)
 
 

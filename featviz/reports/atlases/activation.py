@@ -171,7 +171,7 @@ def activation_atlas(
 
     threshold = min_count or max(2, math.ceil(len(coordinates) / grid**2 / 4))
     cells = _cells(sample, coordinates, grid, threshold)
-    settings = {"steps": steps, "size": size, "seed": seed, **plain(render_options)}
+    settings = render_settings(steps, size, seed, **render_options)
     fingerprint = model_fingerprint(prepared)
     key = atlas_key(photos, fingerprint, layer, grid, vectors, min_count, layout, settings)
     atlas = ActivationAtlas(
@@ -215,6 +215,16 @@ class _Sample:
 
 
 Loader = Callable[[int, int], torch.Tensor]  # photos [i, j) at the model's input size
+
+
+def render_settings(
+    steps: int,
+    size: int | tuple[int, int],
+    seed: int,
+    **render_options: Any,  # noqa: ANN401
+) -> dict[str, Any]:
+    """The settings an atlas's cells are rendered with, as its record and its key hold them."""
+    return {"steps": steps, "size": size, "seed": seed, **plain(render_options)}
 
 
 def atlas_key(

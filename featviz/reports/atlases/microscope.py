@@ -39,7 +39,7 @@ from featviz.options import ACTIVATION_ATLAS_VECTORS
 from featviz.rendering.cache import model_fingerprint, plain
 from featviz.rendering.run import render
 from featviz.reports import frame
-from featviz.reports.atlases.activation import MAX_GRID, activation_atlas, atlas_key
+from featviz.reports.atlases.activation import MAX_GRID, activation_atlas, atlas_key, render_settings
 from featviz.reports.atlases.microscope_page import write_site
 from featviz.reports.atlases.neuron import LayerRun, build_layer, check_arguments
 from featviz.targets import OUTPUT
@@ -214,9 +214,8 @@ def _activation_atlas(
     model, settings, featviz version: :func:`atlas_key`) is there."""
     folder = out / "layers" / f"{index:02d}" / "activation_atlas"
     done = files.read_json(folder / "activation_atlas.json")
-    settings = {"steps": options["steps"], "size": options["size"], "seed": options["seed"]}
-    settings.update(plain({k: v for k, v in options.items() if k not in settings}))
     fingerprint = model_fingerprint(prepared)
+    settings = render_settings(**options)
     key = atlas_key(examples, fingerprint, layer, grid, ACTIVATION_ATLAS_VECTORS, None, "umap", settings)
     if isinstance(done, dict) and done.get("key") == key and not done.get("interrupted"):
         return

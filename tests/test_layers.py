@@ -1,6 +1,6 @@
 """The package's layers (ARCHITECTURE.md): who may import whom, read off the source of every module.
 
-base (errors, options, targets, rng, files, imaging, version) ◄── model ◄── rendering ◄── analysis
+base (errors, options, targets, rng, files, imaging, markup, version) ◄── model ◄── rendering ◄── analysis
 ◄── reports ◄── cli, with the public face (``featviz/__init__.py``) on top. A lower layer never
 imports a higher one; one report package never imports another (they share ``reports.frame`` and
 ``reports.pagekit``); no module imports another's private name; and there is no import circle,

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
+from featviz import markup
 from featviz.errors import InvalidArgumentError, LayoutError
 from featviz.imaging import normalize_size, resize
 from featviz.model import layouts as layouts_module
@@ -66,19 +67,24 @@ class LayerInfo:
 
 
 class LayerTable(list[LayerInfo]):
-    """The list returned by :func:`featviz.layers`; prints as an aligned table."""
+    """The list returned by :func:`featviz.layers`; prints as an aligned table, and a notebook
+    shows it as an HTML table."""
 
     def names(self) -> list[str]:
         """The layer paths, in execution order."""
         return [info.layer for info in self]
 
-    def __str__(self) -> str:
+    def _rows(self) -> list[tuple[str, str, str, str, str]]:
         rows = [("layer", "type", "layout", "channels", "spatial")]
         for info in self:
             spatial = "x".join(str(s) for s in info.spatial) if info.spatial else "-"
             channels = "-" if info.channels is None else str(info.channels)
             layout = f"{info.layout}+{info.prefix}" if info.prefix else info.layout
             rows.append((info.layer, info.type, layout, channels, spatial))
+        return rows
+
+    def __str__(self) -> str:
+        rows = self._rows()
         widths = [max(len(row[i]) for row in rows) for i in range(5)]
         return "\n".join(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
@@ -86,6 +92,19 @@ class LayerTable(list[LayerInfo]):
         )
 
     __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        """The table as HTML for a notebook (every name shown as text)."""
+        header, *rows = self._rows()
+        return markup.element(
+            "table",
+            markup.element("caption", f"{len(self)} layers in execution order"),
+            markup.element("thead", markup.element("tr", *(markup.element("th", cell) for cell in header))),
+            markup.element(
+                "tbody",
+                *(markup.element("tr", *(markup.element("td", cell) for cell in row)) for row in rows),
+            ),
+        )
 
 
 @dataclass(eq=False)

@@ -23,6 +23,10 @@ Three rules keep strings from a model, a file name or a user from ever becoming 
   (by SHA-256 hash, so an injected ``<script>`` or ``onerror=`` attribute would not run) and load
   only images from local files (the atlas's own, referenced relatively) or ``data:`` URIs: no
   remote scripts, styles, images, fonts, connections, frames, forms or ``<base>``.
+
+Notebook views are static HTML built with :func:`element` and :func:`image` (every string as
+text); they live in the base module :mod:`featviz.markup`, so that results below the reports
+(``featviz.layers``) have notebook views too, and are re-exported here.
 """
 
 from __future__ import annotations
@@ -30,12 +34,12 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import html as _html
 import json
 import re
 from importlib import resources
 
 from featviz.errors import InvalidArgumentError
+from featviz.markup import Markup, element, escape, image
 
 DATA_ID = "data"
 """The ``id`` of the JSON data element; ``readData()`` in ``kit.js`` reads it by this id."""
@@ -165,49 +169,6 @@ def _joined(kit: str, own: str) -> str:
     return f"{kit}\n{own}" if own else kit
 
 
-def escape(text: str) -> str:
-    """HTML-escape ``text`` for element content or a double-quoted attribute value.
-
-    Args:
-        text: any text.
-
-    Returns:
-        ASCII text: ``&``, ``<``, ``>``, ``"``, ``'`` and every non-ASCII character (U+2028 and
-        lone surrogates from undecodable file names included) written as character references.
-    """
-    return _html.escape(text, quote=True).encode("ascii", "xmlcharrefreplace").decode("ascii")
-
-
-class Markup(str):
-    """HTML made by :func:`element` (or :func:`image`): inserted as it is where text would be escaped."""
-
-
-def element(tag: str, *children: str, **attributes: str) -> Markup:
-    """An HTML element for a static view (a notebook's), every string in it shown as text.
-
-    Example:
-        >>> element("td", "<b>x</b>", title="a&b")
-        '<td title="a&amp;b">&lt;b&gt;x&lt;/b&gt;</td>'
-
-    Args:
-        tag: the element's name (from featviz's code, never from data).
-        children: text (escaped) or other elements (:class:`Markup`, kept).
-        attributes: attribute values (escaped); ``class_`` for ``class``.
-    """
-    attrs = "".join(f' {name.rstrip("_")}="{escape(str(value))}"' for name, value in attributes.items())
-    inner = "".join(child if isinstance(child, Markup) else escape(str(child)) for child in children)
-    return Markup(f"<{tag}{attrs}>{inner}</{tag}>")
-
-
-def image(png: bytes, title: str, width: int | None = 112) -> Markup:
-    """An inline PNG image element with ``title`` as its text (escaped); ``width`` None: as drawn."""
-    data = base64.b64encode(png).decode("ascii")
-    size = "" if width is None else f' width="{int(width)}"'
-    return Markup(
-        f'<img src="data:image/png;base64,{data}"{size} title="{escape(title)}" alt="{escape(title)}">'
-    )
-
-
 def json_for_script(data: object) -> str:
     """``data`` as JSON that can sit inside a ``<script type="application/json">`` element.
 
@@ -273,3 +234,16 @@ def _normalize_newlines(text: str) -> str:
     # The HTML parser turns CR LF and CR into LF before the browser hashes an inline script, so
     # hash (and write) the text the browser will see.
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+__all__ = [
+    "DATA_ID",
+    "Markup",
+    "asset",
+    "content_security_policy",
+    "element",
+    "escape",
+    "image",
+    "json_for_script",
+    "page",
+]

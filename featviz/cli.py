@@ -215,8 +215,9 @@ def _diagnose(args: argparse.Namespace) -> int:
     """Diagnose a model's layers on your images: dead/saturated units, gradients, transfer.
 
     Unit health (dead, saturated, always-on channels), gradient health (vanishing, exploding)
-    and transfer (linear probes by depth with labels; linear CKA against --compare) per layer,
-    streaming over a folder of images. Writes DIR/index.html, diagnosis.json and PNG charts.
+    and transfer (linear probes by depth with labels, with intervals and a test against chance,
+    and where to stop freezing only where they support it; linear CKA against --compare) per
+    layer, streaming over a folder of images. Writes DIR/index.html, diagnosis.json and SVG charts.
     """
     import featviz
 
@@ -245,8 +246,12 @@ def _diagnose(args: argparse.Namespace) -> int:
         index = diagnosis.save(args.output)
     for name, flags in diagnosis.flagged.items():
         print(f"{name}\t{'; '.join(flags)}")
+    for warning in diagnosis.warnings:
+        print(f"warning: {warning}")
     if diagnosis.freeze_up_to:
         print(f"freeze up to {diagnosis.freeze_up_to}")
+    elif diagnosis.freeze_verdict:
+        print(diagnosis.freeze_verdict)
     print(
         f"wrote {index} ({diagnosis.images} images, {len(diagnosis.layers)} layers, "
         f"{diagnosis.seconds:.1f} s)"

@@ -1,19 +1,23 @@
-"""The report of a diagnosis: ``index.html`` (self-contained, safe to share), PNG charts, JSON.
+"""The report of a diagnosis: ``index.html`` (self-contained, safe to share), SVG charts, JSON.
 
 ``Diagnosis.save(folder)`` writes::
 
     folder/
-      index.html            summary, charts, one row per layer, the flagged channels with renders
-      diagnosis.json        per layer: dead_channels, saturated_channels, statistics, gradient
-                            norms, probe accuracy, flags; CKA; the freezing suggestion and its rule
-      activations.png       sparsity and dead / saturated share by depth
-      gradients.png         gradient norm at each layer's output, relative to the output's (log)
-      probes.png            linear-probe accuracy by depth, with chance (when labelled)
-      cka.png               linear CKA between the two models' layers (with compare=)
+      index.html            the verdict on freezing, warnings, charts, one row per layer, the
+                            flagged channels with renders, how to read it
+      diagnosis.json        per layer: activation, rectified, images × positions, dead / saturated /
+                            always-on channels, statistics, gradient norms, the probe (accuracy,
+                            95 % CI, p-values, penalty λ, per split), flags; the freezing verdict,
+                            its reasoning and the advice's numbers; warnings; CKA
+      activations.svg       sparsity and dead / saturated share by depth
+      gradients.svg         gradient norm at each layer's output over the deepest layer's (log)
+      probes.svg            linear-probe accuracy by depth with 95 % intervals and chance (labelled)
+      cka.svg               linear CKA between the two models' layers (with compare=)
       flagged/<i>_<c>.png   renders of flagged channels
 
-File names are made from indices; every string from the model or the user reaches the page as
-JSON data shown with ``textContent`` (:mod:`featviz.reports.pagekit`).
+Every chart has a title, labelled axes and tick values, its text as text (:mod:`.charts`). File
+names are made from indices; every string from the model or the user reaches the page as JSON data
+shown with ``textContent`` (:mod:`featviz.reports.pagekit`), and the charts as escaped SVG text.
 """
 
 from __future__ import annotations
@@ -22,132 +26,215 @@ from pathlib import Path
 from typing import Any
 
 from featviz import files, imaging
+from featviz.analysis import probes
 from featviz.reports import frame
 from featviz.reports import pagekit as html
 from featviz.reports.diagnosis import charts
-from featviz.reports.diagnosis.record import EXPLODING, SATURATED_SHARE, VANISHING, DiagnosisData
+from featviz.reports.diagnosis.record import (
+    BOUND_CONFIDENCE,
+    EXPLODING,
+    MIN_IMAGES,
+    SATURATED_SHARE,
+    VANISHING,
+    DiagnosisData,
+    LayerHealth,
+    rate_bound,
+)
+
+_EXPLAINED = (
+    "Activation: what the layer's values last went through (the last module to run in the layer; "
+    "'none' for a normalization, a convolution or a residual sum). Dead, saturated and always-on "
+    "channels are counted only where the values are rectified (ReLU, ReLU6; never below 0): dead: "
+    "never positive on any position of any image; saturated: at the activation's cap on at least "
+    f"{SATURATED_SHARE:.0%} of positions; always on: positive everywhere. 'Never' is over the images "
+    f"given: a channel never positive on N images may still fire on up to about 3/N of such images "
+    f"({BOUND_CONFIDENCE:.0%} upper bound, the rule of three), and on up to 3/(N x positions) of "
+    "positions only if positions were independent, which neighbouring positions are not; below "
+    f"{MIN_IMAGES} images the page warns. "
+    "Gradient ratio: the norm of the loss's gradient at the layer's output over its norm at the "
+    "deepest diagnosed layer. Backpropagation through a healthy network (He et al. 2015 "
+    "initialization, normalization, skip connections) keeps it within a few orders of magnitude; "
+    f"below {VANISHING:g} the layer learns from a thousandth of the signal the deep layers get "
+    f"(vanishing), above {EXPLODING:g} from a thousand times it (exploding). "
+    "Probes: ridge regression from each layer's pooled features to the labels, its penalty λ chosen "
+    f"by leave-one-out cross-validation inside each training split, scored on {probes.SPLITS} "
+    f"stratified splits ({probes.HELD_OUT:.0%} held out; the same images for every layer); the "
+    f"interval is {probes.CONFIDENCE:.0%} over the splits; p against chance is a permutation test of "
+    f"the held-out labels, Holm-adjusted over the layers. The advice names the earliest layer better "
+    f"than chance and not significantly worse than the best (p < {probes.ALPHA:g}), and none when no "
+    "layer is better than chance."
+)
 
 
 def numbers(diagnosis: DiagnosisData) -> dict[str, Any]:
     """Every number of the diagnosis as plain JSON data (NaN as None)."""
+    advice = diagnosis.freeze_advice
+    return files.plain(
+        {
+            "model": diagnosis.model,
+            "images": diagnosis.images,
+            "labelled": diagnosis.labelled,
+            "classes": diagnosis.classes,
+            "class_names": diagnosis.class_names,
+            "output_gradient_norm": diagnosis.output_gradient_norm,
+            "thresholds": {
+                "saturated_share": SATURATED_SHARE,
+                "vanishing_ratio": VANISHING,
+                "exploding_ratio": EXPLODING,
+                "min_images": MIN_IMAGES,
+                "bound_confidence": BOUND_CONFIDENCE,
+                "explained": _EXPLAINED,
+            },
+            "warnings": diagnosis.warnings,
+            "probe_chance": diagnosis.probe_chance,
+            "probe_settings": None
+            if advice is None
+            else {
+                "method": "ridge to one-hot labels, penalty by leave-one-out CV in each training split",
+                "splits": probes.SPLITS,
+                "held_out": probes.HELD_OUT,
+                "permutations": probes.PERMUTATIONS,
+                "confidence": probes.CONFIDENCE,
+                "alpha": advice.alpha,
+                "seed": diagnosis.probe_seed,
+            },
+            "freeze_verdict": diagnosis.freeze_verdict,
+            "freeze_up_to": diagnosis.freeze_up_to,
+            "freeze_rule": diagnosis.freeze_rule,
+            "freeze_advice": None if advice is None else advice.to_dict(),
+            "compare_model": diagnosis.compare_model,
+            "compare_layers": diagnosis.compare_layers,
+            "cka": None if diagnosis.cka is None else diagnosis.cka.tolist(),
+            "settings": diagnosis.settings,
+            "seconds": round(diagnosis.seconds, 2),
+            "provenance": frame.provenance(diagnosis.model, diagnosis.settings, diagnosis.fingerprint),
+            "layers": [_layer_numbers(layer) for layer in diagnosis.layers],
+        }
+    )
+
+
+def _layer_numbers(layer: LayerHealth) -> dict[str, Any]:
+    result = layer.probe
     return {
-        "model": diagnosis.model,
-        "images": diagnosis.images,
-        "labelled": diagnosis.labelled,
-        "classes": diagnosis.classes,
-        "class_names": diagnosis.class_names,
-        "output_gradient_norm": _number(diagnosis.output_gradient_norm),
-        "thresholds": {
-            "saturated_share": SATURATED_SHARE,
-            "vanishing_ratio": VANISHING,
-            "exploding_ratio": EXPLODING,
-            "explained": (
-                "dead (rectified layers only): never positive on any position of any image; saturated: "
-                f"at the activation's cap on at least {SATURATED_SHARE:.0%} of positions; always on "
-                "(rectifiers): positive "
-                "everywhere. "
-                "Gradient ratio: the norm of the loss's gradient at the layer's output over its norm at "
-                "the deepest diagnosed layer. Backpropagation through a healthy network (He et al. 2015 "
-                "initialization, normalization, skip connections) keeps it within a few orders of "
-                f"magnitude; below {VANISHING:g} the layer learns from a thousandth of the signal the "
-                f"deep layers get (vanishing), above {EXPLODING:g} from a thousand times it (exploding)."
-            ),
+        "layer": layer.layer,
+        "type": layer.type,
+        "activation": layer.activation,
+        "last_op": layer.last_op,
+        "rectified": layer.rectified,
+        "channels": layer.channels,
+        "support": {
+            "images": layer.images,
+            "positions": layer.positions,
+            "values": layer.images * layer.positions,
+            # a channel never positive on them may still be positive on up to this share of ...
+            "fire_rate_bound_images": rate_bound(layer.images),  # ... images like them
+            "fire_rate_bound_positions": rate_bound(layer.images * layer.positions),  # ... positions
+            "confidence": BOUND_CONFIDENCE,
+            "enough_images": layer.images >= MIN_IMAGES,
         },
-        "probe_chance": _number(diagnosis.probe_chance),
-        "freeze_up_to": diagnosis.freeze_up_to,
-        "freeze_rule": diagnosis.freeze_rule,
-        "compare_model": diagnosis.compare_model,
-        "compare_layers": diagnosis.compare_layers,
-        "cka": None
-        if diagnosis.cka is None
-        else [[_number(v) for v in row] for row in diagnosis.cka.tolist()],
-        "settings": diagnosis.settings,
-        "seconds": round(diagnosis.seconds, 2),
-        "provenance": frame.provenance(diagnosis.model, diagnosis.settings, diagnosis.fingerprint),
-        "layers": [
-            {
-                "layer": layer.layer,
-                "type": layer.type,
-                "channels": layer.channels,
-                "mean": _number(layer.mean),
-                "std": _number(layer.std),
-                "sparsity": _number(layer.sparsity),
-                "dead_channels": layer.dead,
-                "saturated_channels": layer.saturated,
-                "always_on_channels": layer.always_on,
-                "cap": layer.cap,
-                "gradient_norm": _number(layer.gradient_norm),
-                "gradient_ratio": _number(layer.gradient_ratio),
-                "parameter_gradient_norm": _number(layer.parameter_gradient_norm),
-                "weight_norm": _number(layer.weight_norm),
-                "probe_accuracy": _number(layer.probe_accuracy),
-                "probe_stderr": _number(layer.probe_stderr),
-                "flags": layer.flags,
-            }
-            for layer in diagnosis.layers
+        "mean": layer.mean,
+        "std": layer.std,
+        "sparsity": layer.sparsity,
+        "dead_channels": layer.dead if layer.rectified else None,
+        "saturated_channels": layer.saturated if layer.cap is not None else None,
+        "always_on_channels": layer.always_on if layer.rectified else None,
+        "cap": layer.cap,
+        "gradient_norm": layer.gradient_norm,
+        "gradient_ratio": layer.gradient_ratio,
+        "parameter_gradient_norm": layer.parameter_gradient_norm,
+        "weight_norm": layer.weight_norm,
+        "probe_accuracy": layer.probe_accuracy,
+        "probe_stderr": layer.probe_stderr,
+        "probe": None
+        if result is None
+        else {
+            "accuracy": result.accuracy,
+            "ci_low": result.ci_low,
+            "ci_high": result.ci_high,
+            "stderr": result.stderr,
+            "chance": result.chance,
+            "p_value": result.p_value,
+            "p_value_holm": layer.probe_p_adjusted,
+            "p_value_below_best": layer.probe_p_below_best,
+            "penalty": result.penalty,
+            "split_accuracies": list(result.split_accuracies),
+            "split_penalties": list(result.split_penalties),
+            "n_train": result.n_train,
+            "n_test": result.n_test,
+        },
+        "flags": layer.flags,
+    }
+
+
+def _charts(diagnosis: DiagnosisData) -> dict[str, str]:
+    """``{name: SVG text}`` of the diagnosis's charts."""
+    names = [layer.layer for layer in diagnosis.layers]
+    layers = diagnosis.layers
+    health: dict[str, list[float | None]] = {
+        "sparsity (share of values <= 0)": [layer.sparsity for layer in layers],
+        "dead channels (share)": [
+            len(layer.dead) / layer.channels if layer.rectified else None for layer in layers
+        ],
+        "saturated channels (share)": [
+            len(layer.saturated) / layer.channels if layer.cap is not None else None for layer in layers
         ],
     }
+    drawn = {
+        "activations": charts.by_depth(
+            names,
+            # a count that applies to no layer here is left out, not drawn as zero
+            {name: values for name, values in health.items() if any(v is not None for v in values)},
+            title=f"Unit health by depth ({diagnosis.images} images)",
+            y_label="share",
+            bars=True,
+            low=0.0,
+            high=1.0,
+            note="dead and saturated shares only where the layer is rectified / capped (ReLU, ReLU6)",
+        ),
+        "gradients": charts.by_depth(
+            names,
+            {"gradient norm ratio": [layer.gradient_ratio for layer in layers]},
+            title="Gradient health by depth",
+            y_label="gradient norm / deepest layer's (log)",
+            log=True,
+            references=[("vanishing below", VANISHING), ("exploding above", EXPLODING)],
+        ),
+    }
+    if diagnosis.labelled and diagnosis.freeze_advice is not None:
+        advice = diagnosis.freeze_advice
+        probed = [layer.probe for layer in layers]
+        mark = None if advice.layer is None else (names.index(advice.layer), f"freeze up to {advice.layer}")
+        drawn["probes"] = charts.by_depth(
+            names,
+            {"probe accuracy": [layer.probe_accuracy for layer in layers]},
+            title="Which layers carry your labels",
+            y_label=f"held-out accuracy ({probes.CONFIDENCE:.0%} CI)",
+            references=[("chance", diagnosis.probe_chance or 0.0)],
+            low=0.0,
+            high=1.0,
+            errors={"probe accuracy": [None if r is None else (r.ci_low, r.ci_high) for r in probed]},
+            hollow={"probe accuracy": [(layer.probe_p_adjusted or 1.0) >= advice.alpha for layer in layers]},
+            mark=mark,
+            note="filled: better than chance (Holm-adjusted p < 0.05); hollow: not",
+        )
+    if diagnosis.cka is not None:
+        drawn["cka"] = charts.heat_map(
+            diagnosis.cka.tolist(),
+            names,
+            diagnosis.compare_layers,
+            title=f"Linear CKA: {diagnosis.model} vs {diagnosis.compare_model}",
+            row_label=f"{diagnosis.model} layer",
+            col_label=f"{diagnosis.compare_model} layer",
+        )
+    return drawn
 
 
 def write_report(diagnosis: DiagnosisData, out: Path) -> Path:
     """Write the report of ``diagnosis`` into ``out``; returns ``out/index.html``."""
-    names = [layer.layer for layer in diagnosis.layers]
     charts_written: dict[str, str] = {}
-
-    def save(name: str, image: Any) -> None:  # noqa: ANN401 - a PIL image
-        imaging.save_image(image, out / name)
-        charts_written[name.removesuffix(".png")] = name
-
-    save(
-        "activations.png",
-        charts.by_depth(
-            names,
-            {
-                "sparsity (share <= 0)": [layer.sparsity for layer in diagnosis.layers],
-                "dead share": [len(layer.dead) / layer.channels for layer in diagnosis.layers],
-                "saturated share": [len(layer.saturated) / layer.channels for layer in diagnosis.layers],
-            },
-            title="Unit health by depth",
-            bars=True,
-            low=0.0,
-            high=1.0,
-        ),
-    )
-    save(
-        "gradients.png",
-        charts.by_depth(
-            names,
-            {
-                "gradient at the layer / at the deepest layer": [
-                    layer.gradient_ratio for layer in diagnosis.layers
-                ]
-            },
-            title="Gradient health by depth (log scale)",
-            log=True,
-        ),
-    )
-    if diagnosis.labelled:
-        save(
-            "probes.png",
-            charts.by_depth(
-                names,
-                {"linear probe accuracy": [layer.probe_accuracy for layer in diagnosis.layers]},
-                title="Which layers carry your labels",
-                reference=("chance", diagnosis.probe_chance or 0.0),
-                low=0.0,
-                high=1.0,
-            ),
-        )
-    if diagnosis.cka is not None:
-        save(
-            "cka.png",
-            charts.heat_map(
-                diagnosis.cka.tolist(),
-                names,
-                diagnosis.compare_layers,
-                title=f"Linear CKA: {diagnosis.model} (rows) vs {diagnosis.compare_model} (columns)",
-            ),
-        )
+    for name, svg in _charts(diagnosis).items():
+        files.write_text(svg, out / f"{name}.svg")
+        charts_written[name] = f"{name}.svg"
     flagged = []
     for i, layer in enumerate(diagnosis.layers):
         for channel, found in layer.renders.items():
@@ -180,45 +267,87 @@ def _number(value: float | None) -> float | None:
 
 
 def notebook_html(diagnosis: DiagnosisData) -> str:
-    """A compact static view for notebooks: per layer its health and probe accuracy, and the
-    freezing advice (every string as text, through the page kit)."""
+    """A static view for notebooks: the verdict and its reasoning, warnings, the charts, and per
+    layer its activation, unit counts with their support, gradient ratio and probe with its
+    interval (every string as text, through the page kit)."""
     e = html.element
-    header = e(
-        "tr", *(e("th", name) for name in ("layer", "type", "channels", "flags", "gradient ratio", "probe"))
+    head = (
+        "layer",
+        "activation",
+        "rectified",
+        "dead / channels",
+        "saturated",
+        "gradient ratio",
+        "probe (95 % CI)",
+        "p vs chance",
+        "flags",
     )
-    rows = [
-        e(
-            "tr",
-            e("td", layer.layer),
-            e("td", layer.type),
-            e("td", str(layer.channels)),
-            e("td", "; ".join(layer.flags) or "—"),
-            e("td", "—" if _number(layer.gradient_ratio) is None else f"{layer.gradient_ratio:.2g}"),
-            e("td", "—" if layer.probe_accuracy is None else f"{layer.probe_accuracy:.3f}"),
+    rows = []
+    for layer in diagnosis.layers:
+        result = layer.probe
+        rows.append(
+            e(
+                "tr",
+                e("td", layer.layer),
+                e("td", _activation_text(layer)),
+                e("td", "yes" if layer.rectified else "no"),
+                e("td", f"{len(layer.dead)} / {layer.channels}" if layer.rectified else "n/a"),
+                e("td", str(len(layer.saturated)) if layer.cap is not None else "n/a"),
+                e("td", "—" if _number(layer.gradient_ratio) is None else f"{layer.gradient_ratio:.2g}"),
+                e("td", "—" if result is None else _interval(result)),
+                e("td", "—" if layer.probe_p_adjusted is None else f"{layer.probe_p_adjusted:.2g}"),
+                e("td", "; ".join(layer.flags) or "—"),
+            )
         )
-        for layer in diagnosis.layers
-    ]
-    advice = f"freeze up to {diagnosis.freeze_up_to}" if diagnosis.freeze_up_to else ""
-    return e(
-        "div",
-        e("b", diagnosis.model),
-        f" on {diagnosis.images} images. {advice}",
-        e("table", header, *rows),
+    support = diagnosis.layers[0] if diagnosis.layers else None
+    counted = (
+        f" Unit counts rest on {support.images} images × {support.positions} positions (first layer)."
+        if support is not None
+        else ""
     )
+    parts = [
+        e("p", e("b", diagnosis.model), f" on {diagnosis.images} images.{counted}"),
+    ]
+    if diagnosis.freeze_verdict:
+        parts.append(e("p", e("b", diagnosis.freeze_verdict), " ", diagnosis.freeze_rule or ""))
+    parts += [e("p", e("b", "Warning: "), warning) for warning in diagnosis.warnings]
+    parts.append(e("table", e("tr", *(e("th", name) for name in head)), *rows))
+    parts += [
+        html.image(svg.encode("utf-8"), name, width=None, kind="image/svg+xml")
+        for name, svg in _charts(diagnosis).items()
+    ]
+    return e("div", *parts)
+
+
+def _interval(result: probes.ProbeResult) -> str:
+    return f"{result.accuracy:.3f} ({result.ci_low:.3f}–{result.ci_high:.3f})"
+
+
+def _activation_text(layer: LayerHealth) -> str:
+    """``ReLU6``, or ``none (BatchNormAct2d)``: what the layer's values last went through."""
+    return f"none ({layer.last_op})" if layer.activation == "none" else layer.activation
 
 
 # Static markup only: every string from the model or the user is set from the JSON data with
 # textContent by page.css and page.js (beside this module), after the page kit's kit.css and kit.js.
 _BODY = """<h1 id="title"></h1>
 <div class="sub" id="subtitle"></div>
+<ul class="warnings" id="warnings"></ul>
+<h2>Which layers to freeze</h2>
+<p class="verdict" id="verdict"></p>
+<p id="rule"></p>
+<table id="probes"><thead><tr>
+<th>layer</th><th>probe accuracy</th><th>95 % CI</th><th>p vs chance (Holm)</th>
+<th>p worse than the best</th><th>penalty λ</th>
+</tr></thead><tbody id="probe-rows"></tbody></table>
 <h2>Charts</h2>
 <div class="charts" id="charts"></div>
-<h2>Which layers to freeze</h2>
-<p id="rule"></p>
 <h2>Layers</h2>
+<p class="sub" id="support"></p>
 <table><thead><tr>
-<th>layer</th><th>type</th><th>channels</th><th>mean</th><th>std</th><th>sparsity</th><th>dead</th>
-<th>saturated</th><th>gradient ratio</th><th>probe accuracy</th><th>flags</th>
+<th>layer</th><th>type</th><th>activation</th><th>rectified</th><th>channels</th><th>images × positions</th>
+<th>mean</th><th>std</th><th>sparsity</th><th>dead</th><th>saturated</th><th>always on</th>
+<th>gradient ratio</th><th>probe accuracy</th><th>flags</th>
 </tr></thead><tbody id="rows"></tbody></table>
 <h2>Flagged channels</h2>
 <div class="flagged" id="flagged"></div>
@@ -226,4 +355,4 @@ _BODY = """<h1 id="title"></h1>
 <p id="thresholds"></p>"""
 
 
-__all__ = ["write_report", "numbers"]
+__all__ = ["write_report", "numbers", "notebook_html"]

@@ -4,18 +4,27 @@ For each layer (default: every block output; ``layers="activations"`` for every 
 function), streaming over the images in batches:
 
 1. **Unit health** — activation mean, standard deviation and sparsity (share of values ≤ 0);
-   for rectified layers (a ReLU, ReLU6 or Hardtanh module, or a module whose ``act`` is one),
+   what the layer's values last went through (its activation: the last module to run inside the
+   layer, found from one forward pass; ``"none"`` for a normalization, a convolution or a residual
+   sum); for rectified layers (a ReLU, ReLU6 or Hardtanh from 0, and no value below 0 in the data),
    *dead* channels (never positive on any position of any image) and *always-on* channels
    (positive everywhere: the unit never uses its nonlinearity); *saturated* channels (at the cap
-   of a ReLU6/Hardtanh on at least :data:`SATURATED_SHARE` of the positions).
+   of a ReLU6/Hardtanh on at least :data:`SATURATED_SHARE` of the positions). Each count says
+   how many images and positions it rests on; below :data:`MIN_IMAGES` images a warning says
+   that "never positive" on them still allows firing on up to about 3/N of such images (the rule
+   of three).
 2. **Gradient health** — the gradient of the loss (cross-entropy with the labels, else the top
    logit's negative log-probability) with respect to each layer's output and parameters; the
    output gradient's norm as a ratio to the deepest diagnosed layer's: *vanishing* below
    :data:`VANISHING`, *exploding* above :data:`EXPLODING`; the parameters' norms.
-3. **Transfer** — with labels, a linear probe per layer on pooled features (ridge regression to
-   one-hot labels, closed form, on a held-out split) and the suggestion of where to stop freezing;
-   with ``compare=``, linear CKA (Kornblith et al. 2019; unbiased HSIC) between every layer of
-   the two models.
+3. **Transfer** — with labels, a linear probe per layer on pooled features
+   (:func:`featviz.analysis.probes.linear_probe`: ridge with its penalty chosen by
+   cross-validation inside each training split, the same stratified splits for every layer, a
+   95 % interval and a permutation test against chance) and the advice of where to stop freezing
+   (:func:`~featviz.analysis.probes.freeze_advice`: Holm's correction over the layers, then the
+   earliest readable layer not significantly worse than the best), given only where the probes
+   support it: otherwise "no layer reads these labels better than chance". With ``compare=``,
+   linear CKA (Kornblith et al. 2019; unbiased HSIC) between every layer of the two models.
 
 Pooled features are each layer's activations averaged over positions (``images × channels``), so
 memory stays bounded by the number of images whatever the layer's grid (CKA also builds an
@@ -37,10 +46,17 @@ from torch import nn
 from featviz import files, imaging
 from featviz import options as opts
 from featviz.analysis.cka import linear_cka
-from featviz.analysis.probes import probe
+from featviz.analysis.probes import (
+    ALPHA,
+    FreezeAdvice,
+    compare_to_best,
+    freeze_advice,
+    linear_probe,
+    stratified_splits,
+)
 from featviz.errors import InvalidArgumentError
 from featviz.model import facts
-from featviz.model.hooks import captured, find_module, first_tensor, guarded
+from featviz.model.hooks import captured, find_module, first_tensor, guarded, scoped_hooks
 from featviz.model.prepared import Prepared, prepare
 from featviz.rendering.cache import CachedRenderer, RenderCache, make_cache, model_fingerprint
 from featviz.rendering.queue import RenderQueue
@@ -48,13 +64,17 @@ from featviz.reports import frame
 from featviz.reports.diagnosis import page
 from featviz.reports.diagnosis.record import (
     EXPLODING,
+    MIN_IMAGES,
     SATURATED_SHARE,
     VANISHING,
     DiagnosisData,
     LayerHealth,
+    rate_bound,
 )
 
-_RECTIFIERS = (nn.ReLU, nn.ReLU6, nn.Hardtanh)
+# Modules that hand their input on unchanged in eval mode: not what a layer's values "went through".
+_PASS_THROUGH = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
+_PASS_THROUGH_NAMES = {"DropPath", "DropBlock2d"}  # timm's
 _ACTIVATIONS = (
     nn.ReLU,
     nn.ReLU6,
@@ -104,7 +124,9 @@ def diagnose(
     Example:
         >>> d = featviz.diagnose("efficientnet_lite0", "photos/", labels="folders")
         >>> d.flagged                       # {'blocks.3': ['2 dead channels'], ...}
-        >>> d.freeze_up_to, d.freeze_rule
+        >>> d.freeze_verdict                # 'Freeze up to blocks.4.' or 'No layer reads ...'
+        >>> d.freeze_up_to, d.freeze_rule   # None where the probes support no advice
+        >>> d.layer("blocks.4").probe       # accuracy, ci_low, ci_high, p_value, penalty, ...
         >>> d.save("diagnosis")             # diagnosis/index.html, diagnosis.json, charts
 
     Args:
@@ -112,7 +134,8 @@ def diagnose(
         images: a folder of images (read batch by batch), or an ``(N, 3, H, W)`` tensor in [0, 1].
         labels: one class index per image; ``"folders"`` for a folder's subfolders (ImageFolder:
             sorted subfolder names are classes 0, 1, ...); None for no labels (no probes; the
-            gradient is of the top class's negative log-probability).
+            gradient is of the top class's negative log-probability). Every class needs at least
+            3 images for the probes, and a few dozen for them to tell layers apart.
         layers: layer names; ``"blocks"`` (default) for every block output; ``"activations"``
             for every activation function (where dead and saturated units live).
         compare: a second model (e.g. the fine-tuned copy) for linear CKA between the layers.
@@ -120,7 +143,8 @@ def diagnose(
         size: the images' size (default: the model's input size).
         gradients: False skips the gradient pass (a backward pass per batch): no gradient health.
         render: render the flagged channels (at most ``top`` per layer) through the render cache.
-        top, steps, cache, atlases, seed: of those renders (as in :func:`featviz.explain`).
+        top, steps, cache, atlases: of those renders (as in :func:`featviz.explain`).
+        seed: of those renders, and of the probes' splits and permutation tests.
         device, preprocess, layouts: as in :func:`featviz.prepare` (``compare`` is prepared on
             the same device, with the same preprocessing).
         progress: progress bars.
@@ -135,6 +159,8 @@ def diagnose(
         frame.check_count(name, value)
     prepared = prepare(model, preprocess=preprocess, device=device, layouts=layouts)
     source = _Images(images, labels, size or prepared.default_size)
+    if source.labels is not None:
+        stratified_splits(source.labels, seed)  # a class too small to probe: say so before any work
     chosen = _layers(prepared, layers)
     other = None if compare is None else prepare(compare, preprocess=preprocess, device=prepared.device)  # type: ignore[arg-type]
     if other is not None and len(source) < 4:
@@ -142,9 +168,8 @@ def diagnose(
             f"comparing with CKA needs at least 4 images (its unbiased estimator), got {len(source)}; "
             "give more images or leave compare out"
         )
-    stats = {
-        name: _Stats(_cap(find_module(prepared.model, name)), _rectified(prepared, name)) for name in chosen
-    }
+    ends = _last_modules(prepared, chosen, source.size)
+    stats = {name: _Stats(ends[name]) for name in chosen}
     grads = _Gradients(prepared, chosen)
 
     def visit(x: torch.Tensor, y: torch.Tensor | None, acts: dict[str, torch.Tensor]) -> None:
@@ -173,6 +198,7 @@ def diagnose(
         probe_chance=None,
         freeze_up_to=None,
         freeze_rule=None,
+        warnings=_warnings(results, len(source)),
         settings={
             "batch": batch,
             "layers": layers if isinstance(layers, str) else "given" if layers else "blocks",
@@ -276,19 +302,48 @@ def _layers(prepared: Prepared, layers: Sequence[str] | str | None) -> list[str]
     return chosen
 
 
-def _cap(module: nn.Module) -> float | None:
-    """The upper limit of the module's output (ReLU6: 6), also through a fused ``.act``."""
-    for candidate in (module, getattr(module, "act", None)):
-        if isinstance(candidate, nn.ReLU6):
-            return 6.0
-        if isinstance(candidate, nn.Hardtanh):
-            return float(candidate.max_val)
-    return None
+def _last_modules(prepared: Prepared, layers: list[str], size: tuple[int, int]) -> dict[str, nn.Module]:
+    """The module each layer's output last came out of, from one forward pass of a grey image: the
+    last module to finish inside the layer that does work (one without submodules, or with
+    parameters of its own such as a fused BatchNormAct2d), skipping modules that pass values
+    through (Identity, dropout); the layer itself when none does. A residual sum or any other
+    operation written in ``forward`` after it is not a module: the data check in :class:`_Stats`
+    catches a rectifier followed by one."""
+    model = prepared.model
+    owners: dict[nn.Module, list[str]] = {}
+    for name in layers:
+        for _, inner in find_module(model, name).named_modules():
+            owners.setdefault(inner, []).append(name)
+    last: dict[str, nn.Module] = {}
+    active: set[str] = set()
+    layer_of = {find_module(model, name): name for name in layers}
+    found = [0]  # modules recorded so far
+    started: dict[nn.Module, list[int]] = {}
 
+    def pre_hook(module: nn.Module, inputs: object) -> None:
+        started.setdefault(module, []).append(found[0])
+        if module in layer_of:
+            active.add(layer_of[module])
 
-def _rectified(prepared: Prepared, layer: str) -> bool:
-    module = find_module(prepared.model, layer)
-    return isinstance(module, _RECTIFIERS) or isinstance(getattr(module, "act", None), _RECTIFIERS)
+    def hook(module: nn.Module, inputs: object, output: object) -> None:
+        since = started[module].pop()
+        own = any(True for _ in module.parameters(recurse=False))
+        works = own or not any(True for _ in module.children())
+        through = isinstance(module, _PASS_THROUGH) or type(module).__name__ in _PASS_THROUGH_NAMES
+        # a fused module (BatchNormAct2d) runs its own work, then its children: a child that did
+        # work (its .act) came last
+        if works and not through and found[0] == since:
+            for name in owners[module]:
+                if name in active:
+                    last[name] = module
+            found[0] += 1
+        if module in layer_of:
+            active.discard(layer_of[module])
+
+    grey = torch.full((1, 3, *size), 0.5)
+    with scoped_hooks(owners, pre_hook, hook):
+        prepared.activations(grey, layers, batch=1)
+    return {name: last.get(name, find_module(model, name)) for name in layers}
 
 
 def _sweep(
@@ -324,15 +379,21 @@ def _pool(act: torch.Tensor) -> torch.Tensor:
 
 
 class _Stats:
-    """Per-channel running statistics of one layer over all images and positions."""
+    """Per-channel running statistics of one layer over all images and positions, and what the
+    layer's values last went through (``end``: the module its output came out of)."""
 
-    def __init__(self, cap: float | None, rectified: bool) -> None:
-        self.cap = cap
-        self.rectified = rectified
+    def __init__(self, end: nn.Module) -> None:
+        self.activation = type(end).__name__ if isinstance(end, _ACTIVATIONS) else "none"
+        self.last_op = type(end).__name__
+        # a rectifier: nothing below 0 by construction (a Hardtanh only when its floor is 0)
+        self.rectifier = isinstance(end, nn.ReLU) or (isinstance(end, nn.Hardtanh) and end.min_val == 0)
+        self.cap = float(end.max_val) if isinstance(end, nn.Hardtanh) else None  # ReLU6: 6
         self.count = 0
+        self.images = 0
         self.sum: torch.Tensor | None = None
         self.sumsq: torch.Tensor | None = None
         self.max: torch.Tensor | None = None
+        self.min = math.inf
         self.positive: torch.Tensor | None = None
         self.capped: torch.Tensor | None = None
 
@@ -349,7 +410,9 @@ class _Stats:
             self.max = torch.maximum(self.max, values.amax(1))  # type: ignore[arg-type]
             self.positive += positive  # type: ignore[operator]
             self.capped += capped  # type: ignore[operator]
+        self.min = min(self.min, float(values.min()))
         self.count += values.shape[1]
+        self.images += act.shape[0]
 
     def health(self, name: str, prepared: Prepared, grads: _Gradients) -> LayerHealth:
         if self.sum is None or self.sumsq is None:
@@ -362,10 +425,13 @@ class _Stats:
         capped = (self.capped.double() / n).cpu()  # type: ignore[union-attr]
         maxima = self.max.cpu()  # type: ignore[union-attr]
         # "never positive" means dead only after a rectifier: a logit or a linear bottleneck can
-        # be negative everywhere and still carry information
-        dead = [int(c) for c in torch.nonzero(maxima <= 0).flatten()] if self.rectified else []
-        saturated = [int(c) for c in torch.nonzero(capped >= SATURATED_SHARE).flatten()] if self.cap else []
-        always_on = [int(c) for c in torch.nonzero(positive >= 1.0).flatten()] if self.rectified else []
+        # be negative everywhere and still carry information. A value below 0 means something
+        # ran after the rectifier (a residual sum in forward): not rectified either.
+        rectified = self.rectifier and self.min >= 0
+        capped_too = self.cap is not None and float(maxima.max()) <= self.cap + 1e-4
+        dead = [int(c) for c in torch.nonzero(maxima <= 0).flatten()] if rectified else []
+        saturated = [int(c) for c in torch.nonzero(capped >= SATURATED_SHARE).flatten()] if capped_too else []
+        always_on = [int(c) for c in torch.nonzero(positive >= 1.0).flatten()] if rectified else []
         module = find_module(prepared.model, name)
         norm, param_grad = grads.of(name)
         weights = [p.detach().double().norm() ** 2 for p in module.parameters()]
@@ -379,7 +445,7 @@ class _Stats:
             dead=dead,
             saturated=saturated,
             always_on=always_on,
-            cap=self.cap,
+            cap=self.cap if capped_too else None,
             channel_mean=mean.float(),
             channel_max=maxima.float(),
             positive_share=positive.float(),
@@ -387,14 +453,36 @@ class _Stats:
             gradient_ratio=float("nan"),  # set once every layer is known
             parameter_gradient_norm=param_grad,
             weight_norm=float(sum(weights) ** 0.5) if weights else None,
+            activation=self.activation,
+            last_op=self.last_op,
+            rectified=rectified,
+            images=self.images,
+            positions=n // self.images,
         )
         return health
+
+
+def _warnings(layers: list[LayerHealth], images: int) -> list[str]:
+    """What the reader must know before acting on the unit counts."""
+    if images >= MIN_IMAGES or not any(layer.rectified for layer in layers):
+        return []
+    return [
+        f"{images} images are too few to call a channel dead or always on: a channel never positive "
+        f"on all {images} may still fire on up to {rate_bound(images):.1%} of images like them (95 % "
+        "upper bound; about 3/N for N images, the rule of three), and the counts change with the image "
+        "set. "
+        f"Use at least {MIN_IMAGES} images (a bound of {rate_bound(MIN_IMAGES):.1%}) before pruning or "
+        "reinitializing by these counts."
+    ]
 
 
 def _flags(health: LayerHealth, gradients: bool = True) -> list[str]:
     flags = []
     if health.dead:
-        flags.append(f"{len(health.dead)} dead channel{'s' * (len(health.dead) > 1)}")
+        flags.append(
+            f"{len(health.dead)} dead channel{'s' * (len(health.dead) > 1)} "
+            f"(never positive on {health.images} images)"
+        )
     if health.saturated:
         flags.append(f"{len(health.saturated)} saturated at the cap {health.cap:g}")
     if health.always_on:
@@ -490,35 +578,77 @@ class _Gradients:
 def _probe_all(
     diagnosis: Diagnosis, features: dict[str, torch.Tensor], labels: torch.Tensor, seed: int
 ) -> None:
+    """A linear probe per layer on the same splits, and the advice they support (or none)."""
+    results = {layer.layer: linear_probe(features[layer.layer], labels, seed) for layer in diagnosis.layers}
+    advice = freeze_advice(results)
+    readable = {name: result for name, result in results.items() if advice.adjusted_p_values[name] < ALPHA}
+    below = compare_to_best(readable).p_values if readable else {}
     for layer in diagnosis.layers:
-        accuracy, stderr, chance = probe(features[layer.layer], labels, seed)
-        layer.probe_accuracy, layer.probe_stderr = accuracy, stderr
-        diagnosis.probe_chance = chance
-    best = max(diagnosis.layers, key=lambda layer: layer.probe_accuracy or 0.0)
-    floor = (best.probe_accuracy or 0.0) - (best.probe_stderr or 0.0)
-    chosen = next(layer for layer in diagnosis.layers if (layer.probe_accuracy or 0.0) >= floor)
-    diagnosis.freeze_up_to = chosen.layer
-    last = diagnosis.layers[-1]
+        layer.probe = results[layer.layer]
+        layer.probe_p_adjusted = advice.adjusted_p_values[layer.layer]
+        layer.probe_p_below_best = below.get(layer.layer)
+    diagnosis.probe_chance = advice.chance
+    diagnosis.probe_seed = seed
+    diagnosis.freeze_advice = advice
+    diagnosis.freeze_up_to = advice.layer
+    diagnosis.freeze_verdict, diagnosis.freeze_rule = _advice_text(diagnosis, advice)
+
+
+def _advice_text(diagnosis: Diagnosis, advice: FreezeAdvice) -> tuple[str, str]:
+    """The verdict (one sentence) and the reasoning with its numbers."""
+    layers = {layer.layer: layer for layer in diagnosis.layers}
+
+    def read(name: str) -> str:
+        result = layers[name].probe
+        assert result is not None  # every layer was probed
+        return (
+            f"accuracy {result.accuracy:.3f} (95 % CI {result.ci_low:.3f}–{result.ci_high:.3f}; "
+            f"p = {advice.adjusted_p_values[name]:.2g} against chance, Holm-adjusted)"
+        )
+
+    top = max(diagnosis.layers, key=lambda layer: layer.probe_accuracy or 0.0)
+    count = len(diagnosis.layers)
+    if not advice.readable or advice.layer is None or advice.best is None:
+        held = top.probe.n_test if top.probe is not None else 0
+        return "No layer reads these labels better than chance.", (
+            f"No layer reads these labels better than chance ({advice.chance:.3f}, the most common "
+            f"class's share): the best probe, at {top.layer}, has {read(top.layer)}, and no layer's "
+            f"p-value is below {advice.alpha:g} after Holm's correction over {count} layer"
+            f"{'s' * (count > 1)}. These images and labels give no evidence of where to freeze or cut "
+            f"the network. If the labels should be readable, check them, or give more images ({held} "
+            "are held out in each split now)."
+        )
+    chosen, best = advice.layer, advice.best
     reading = (
-        f"A linear probe reads your labels from {chosen.layer} with accuracy {chosen.probe_accuracy:.3f} "
-        f"(the best is {best.probe_accuracy:.3f} ± {best.probe_stderr:.3f} at {best.layer}; chance "
-        f"{diagnosis.probe_chance:.3f}); {chosen.layer} is the earliest layer within one standard error "
-        "of the best, so the layers up to it carry what your task needs: freeze them. "
+        f"{chosen} is the earliest layer that reads your labels better than chance and not "
+        f"significantly worse than the best: {read(chosen)}"
     )
-    if chosen is last:
-        advice = "Only the last layer reads your labels this well: train a new head on its features."
-    elif (last.probe_accuracy or 0.0) < floor:
-        advice = (
-            f"The last layer reads them worse ({last.probe_accuracy:.3f}): the layers after {chosen.layer} "
-            "are specific to the original task, so fine-tune or replace them."
+    if chosen != best:
+        reading += (
+            f", against {best}'s {read(best)}, {advice.difference:.3f} less (one-sided paired test over "
+            f"the splits: p = {advice.difference_p_value:.2g})"
+        )
+    reading += f". The layers up to {chosen} carry what a linear head needs for this task: freeze them. "
+    last = diagnosis.layers[-1]
+    if last.layer == chosen:
+        tail = "Only the last layer reads your labels this well: train a new head on its features."
+    elif (last.probe_p_adjusted or 1.0) >= advice.alpha:
+        tail = (
+            f"The last layer ({last.layer}) does not read them better than chance: the layers after "
+            f"{best} are specific to the original task, so fine-tune or replace them."
+        )
+    elif last.layer not in advice.not_worse:
+        tail = (
+            f"The last layer reads them significantly worse ({last.probe_accuracy:.3f}, p = "
+            f"{last.probe_p_below_best:.2g} against {best}): the layers after {best} are specific to "
+            "the original task, so fine-tune or replace them."
         )
     else:
-        advice = (
-            f"The layers after {chosen.layer} read them as well but no better: they add nothing a linear "
-            f"head needs for this task, so freeze them too (a head on {chosen.layer}'s features is the "
-            "cheapest), or cut the network there."
+        tail = (
+            f"No later layer reads them significantly better: a head on {chosen}'s features is the "
+            f"cheapest; freeze the later layers too, or cut the network at {chosen}."
         )
-    diagnosis.freeze_rule = reading + advice
+    return f"Freeze up to {chosen}.", reading + tail
 
 
 def _compare(
@@ -561,4 +691,4 @@ def _render_flagged(
             layer.renders[channel] = job.found
 
 
-__all__ = ["diagnose", "Diagnosis", "LayerHealth", "SATURATED_SHARE", "VANISHING", "EXPLODING"]
+__all__ = ["diagnose", "Diagnosis", "LayerHealth", "MIN_IMAGES", "SATURATED_SHARE", "VANISHING", "EXPLODING"]

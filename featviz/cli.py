@@ -149,6 +149,7 @@ def _explain(args: argparse.Namespace) -> int:
     import featviz
 
     settings = {"grid": args.grid, "groups": args.groups, "top": args.top, "atlases": args.atlas or ()}
+    settings["faithfulness"] = not args.no_faithfulness
     settings["out_dir"] = args.output  # the first page at once, filled in as renders finish
     about = (args.image, _layer_list(args.layers), args.target)
     explanation, index = _write_report(args, "an explanation", featviz.explain, about, settings)
@@ -484,6 +485,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_count(explain, "--grid", EXPLAIN_GRID, "most activation-grid cells per side")
     _add_count(explain, "--groups", EXPLAIN_GROUPS, "neuron groups (NMF) per layer")
     _add_count(explain, "--top", EXPLAIN_TOP, "channels per layer shown")
+    explain.add_argument(
+        "--no-faithfulness",
+        action="store_true",
+        help="skip deletion / insertion of each map (which map to believe; ~440 model passes)",
+    )
     _add_report_options(explain)
     _add_render_options(explain, {"steps": EXPLAIN_STEPS, "size": EXPLAIN_SIZE})
 

@@ -213,6 +213,27 @@ def test_site_in_chromium_navigates_searches_and_shows_names_as_text(tiny, tmp_p
         check_page(tmp_path / "site" / name, tmp_path / name)
 
 
+@needs_chromium
+def test_index_shows_each_layers_first_units_as_thumbnails(tiny, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr("featviz.reports.atlases.microscope_page.INDEX_THUMBNAILS", 2)
+    _site(tiny, tmp_path / "site")
+    page = check_page(tmp_path / "site" / "index.html", tmp_path)
+    assert page.loaded == (6, 6)  # two thumbnails for each of the three layers, all decoded
+    links = [(attrs.get("class"), attrs["href"], text) for _, attrs, text in page.elements.all("a")]
+    for i, layer in enumerate(LAYERS):
+        ours = [
+            entry for entry in links if entry[1] in (f"layer_{i:02d}.html",) or f"unit_{i:02d}_" in entry[1]
+        ]
+        assert ours == [
+            (None, f"layer_{i:02d}.html", layer),  # the layer's name first, then its units
+            ("thumb", f"unit_{i:02d}_0000.html", ""),
+            ("thumb", f"unit_{i:02d}_0001.html", ""),
+            ("more", f"layer_{i:02d}.html", "+1 more"),
+        ]
+    images = [attrs for _, attrs, _ in page.elements.all("img")]
+    assert [a["alt"] for a in images[:2]] == ["render: relu1:0", "render: relu1:1"]
+
+
 def test_cli_microscope(tiny, tmp_path, capsys) -> None:
     from featviz.cli import main
 

@@ -1,18 +1,33 @@
-// The microscope's index (microscope_page.py): its layers, and a search box for a unit.
+// The microscope's index (microscope_page.py): each layer with its first units as thumbnails (the
+// rest behind a "+k more" link to the layer's page), and a search box for a unit.
 const rows = document.getElementById("layers");
 for (const layer of data.layers) {
-  const tr = document.createElement("tr");
-  tr.appendChild(element("td", "", String(layer.index)));
-  const name = element("td");
-  name.appendChild(link(layerPage(layer.index), layer.layer));
-  tr.appendChild(name);
-  for (const text of [layer.type, layer.layout, String(layer.channels), layer.grid.join("x") || "-",
-                      String(layer.units.length)]) tr.appendChild(element("td", "", text));
-  const space = element("td");
-  const atlasLink = layer.activation_atlas ? link(layer.activation_atlas, "atlas") : element("span", "", "-");
-  space.appendChild(atlasLink);
-  tr.appendChild(space);
-  rows.appendChild(tr);
+  const row = element("section", "layer-row");
+  const head = element("div", "layer-head");
+  head.appendChild(link(layerPage(layer.index), layer.layer));  // first: the layer's page
+  const grid = layer.grid.join("x");
+  head.appendChild(element("span", "sub",
+    "depth " + layer.index + " · " + layer.type + " · " + layer.layout + " · " + layer.channels +
+    " channels" + (grid ? " on a " + grid + " grid" : "") + " · " + layer.units.length + " units shown"));
+  if (layer.activation_atlas) head.appendChild(link(layer.activation_atlas, "activation atlas"));
+  row.appendChild(head);
+  const strip = element("div", "thumbs");
+  for (const unit of layer.units.slice(0, data.thumbnails)) {
+    const a = link(unitPage(layer.index, unit.channel));
+    a.className = "thumb";
+    a.appendChild(picture(unit.file, "render: " + layer.layer + ":" + unit.channel));
+    a.appendChild(element("span", "", String(unit.channel)));
+    strip.appendChild(a);
+  }
+  const more = layer.units.length - data.thumbnails;
+  if (more > 0) {
+    const a = link(layerPage(layer.index), "+" + more + " more");
+    a.className = "more";
+    strip.appendChild(a);
+  }
+  if (!layer.units.length) strip.appendChild(element("span", "sub", "no units rendered"));
+  row.appendChild(strip);
+  rows.appendChild(row);
 }
 function find(query) {
   const cut = query.lastIndexOf(":");

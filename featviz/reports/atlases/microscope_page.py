@@ -13,6 +13,9 @@ from typing import Any
 from featviz import files
 from featviz.reports import pagekit as html
 
+#: Units shown as thumbnails per layer on the index (the rest behind a "+k more" link).
+INDEX_THUMBNAILS = 12
+
 # Static markup only: every string from the model is set from the JSON data with textContent by
 # microscope_page.js and the page's microscope_index.js, microscope_layer.js or microscope_unit.js
 # (beside this module, with microscope_page.css), after the page kit's kit.js and kit.css.
@@ -20,8 +23,9 @@ _INDEX_BODY = """<h1 id="title"></h1>
 <form id="search"><label>find a unit <input id="query" placeholder="layer:channel" size="28"></label>
 <button type="submit">go</button><span id="message"></span></form>
 <h2>Layers</h2>
-<table><thead><tr><th>depth</th><th>layer</th><th>type</th><th>layout</th><th>channels</th>
-<th>grid</th><th>units shown</th><th>activation atlas</th></tr></thead><tbody id="layers"></tbody></table>"""
+<p class="sub">Shallow to deep. Each layer shows its first units' renders (the picture that excites
+each unit most): click one for the unit's page, the layer's name or "more" for all its units.</p>
+<div id="layers"></div>"""
 
 _LAYER_BODY = """<nav><a href="index.html">all layers</a><span id="neighbours"></span></nav>
 <h1 id="title"></h1>
@@ -52,7 +56,7 @@ def write_site(out: Path, record: dict[str, Any]) -> Path:
         f"featviz microscope: {model}",
         _INDEX_BODY,
         "microscope_index.js",
-        {"title": f"{model}: {len(layers)} layers", "layers": layers},
+        {"title": f"{model}: {len(layers)} layers", "layers": layers, "thumbnails": INDEX_THUMBNAILS},
     )
     for position, layer in enumerate(layers):
         neighbours = {

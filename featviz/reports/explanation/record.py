@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from featviz.analysis.faithfulness import Faithfulness
 from featviz.errors import InvalidArgumentError
 
 
@@ -59,6 +60,11 @@ class LayerExplanation:
         attribution: ``(H, W)`` gradient × activation summed over channels (signed).
         grad_cam: ``(H, W)`` Grad-CAM.
         attributing: the channels adding most to the class (value: their gradient × activation).
+        grad_cam_faithfulness: deletion and insertion of the photo's pixels in the order of
+            ``grad_cam`` (Petsiuk et al. 2018), with random orders for chance; None when not
+            measured (``explain(faithfulness=False)``).
+        attribution_faithfulness: the same for ``attribution``, its pixels ranked by the signed
+            value: the positive part's order, the places that speak against the class last.
     """
 
     layer: str
@@ -75,6 +81,8 @@ class LayerExplanation:
     attribution: torch.Tensor
     grad_cam: torch.Tensor
     attributing: list[Channel]
+    grad_cam_faithfulness: Faithfulness | None = None
+    attribution_faithfulness: Faithfulness | None = None
 
 
 @dataclass

@@ -15,7 +15,10 @@ model's depth:
 4. **attribution** — for the top class (or ``target``): gradient × activation summed over
    channels (signed) and Grad-CAM (Selvaraju et al. 2017) at the layer, and the channels whose
    gradient × activation adds most to the class, with their renders;
-5. **evolution with depth** — per layer, its top channel's render and map (:attr:`Explanation.evolution`).
+5. **evolution with depth** — per layer, its top channel's render and map (:attr:`Explanation.evolution`);
+6. **faithfulness** — for each layer's Grad-CAM and gradient × activation, the deletion and
+   insertion curves of the photo's pixels in the map's order (Petsiuk et al. 2018, RISE) against
+   random orders (:mod:`featviz.analysis.faithfulness`): which map to believe.
 
 Renders go through a :class:`~featviz.rendering.cache.RenderCache` (on disk, keyed by model weights,
 unit or exact direction, and settings; atlases of the same model serve as sources), so a second
@@ -28,6 +31,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +42,7 @@ from torch import nn
 from featviz import files, imaging
 from featviz import options as opts
 from featviz.analysis.attribution import grad_cam, gradient_x_activation
+from featviz.analysis.faithfulness import Faithfulness, deletion_insertion
 from featviz.analysis.nmf import nmf
 from featviz.errors import InvalidArgumentError
 from featviz.model import facts
@@ -63,6 +68,10 @@ DEFAULT_STEPS = opts.EXPLAIN_STEPS
 DEFAULT_SIZE = opts.EXPLAIN_SIZE
 #: With ``out_dir``, the report is written again after a batch of renders at most this often (s).
 REFRESH_SECONDS = 20
+#: Deletion / insertion of each map: in this many chunks of pixels, against this many random
+#: orders (shared by every map of an explanation): 2 * (steps + 1) passes of the model per map.
+FAITHFULNESS_STEPS = 16
+FAITHFULNESS_RANDOM_ORDERS = 3
 
 
 class Explanation(ExplanationData, frame.Report):
@@ -88,6 +97,7 @@ def explain(
     cache: RenderCache | str | os.PathLike[str] | bool | None = True,
     atlases: Iterable[str | os.PathLike[str]] = (),
     render: bool = True,
+    faithfulness: bool = True,
     class_names: Sequence[str] | None = None,
     device: torch.device | str | None = None,
     preprocess: object = None,
@@ -118,6 +128,11 @@ def explain(
         cache: True (default folder), a folder, False (no cache) or a RenderCache.
         atlases: neuron-atlas folders of this model whose channel renders may be reused.
         render: False skips every render: the maps, groups and attributions alone, in seconds.
+        faithfulness: measure how far to believe each layer's Grad-CAM and gradient × activation:
+            deletion and insertion of the photo's pixels in the map's order, against random
+            orders (:func:`measure_faithfulness`): about 34 passes of the model per map and 100
+            for chance, 440 for five layers (EfficientNet-Lite0 on two busy CPU cores: about
+            40 s more than the 2 s of ``render=False`` alone).
         class_names: names of the output classes (default: ImageNet's for 1000 classes).
         device, preprocess: as in :func:`featviz.prepare`.
         progress: a progress bar over the renders.
@@ -163,6 +178,8 @@ def explain(
     layer_explanations = [
         _explain_layer(layer, acts[layer][0], grads[layer][0], grid, groups, top) for layer in chosen
     ]
+    if faithfulness:  # before any render, so the first page has it
+        measure_faithfulness(prepared, photo[0], layer_explanations, target, seed)
     settings = {"steps": steps, "size": size, "seed": seed, **plain(render_options)}
     explanation = Explanation(
         model=prepared.name,
@@ -287,6 +304,65 @@ def _explain_layer(
     )
 
 
+# -- which map to believe ------------------------------------------------------------------------
+
+
+def measure_faithfulness(
+    prepared: Prepared,
+    photo: torch.Tensor,
+    layers: Sequence[LayerExplanation],
+    target: int,
+    seed: int = 0,
+    steps: int = FAITHFULNESS_STEPS,
+    random_orders: int = FAITHFULNESS_RANDOM_ORDERS,
+) -> None:
+    """Fill each layer's ``grad_cam_faithfulness`` and ``attribution_faithfulness``: the
+    deletion and insertion curves of the photo's pixels in the map's order, and of random orders
+    (:func:`featviz.analysis.faithfulness.deletion_insertion`, blur baseline).
+
+    Grad-CAM is ranked as it is; gradient × activation by its signed value, which is the order of
+    its positive part (the evidence for the class) with the places that speak against the class
+    last, so removing them cannot make the map look better. A map with a non-finite value is
+    left unmeasured (None).
+
+    The random orders depend only on the photo, the target, ``steps`` and ``seed``, never on the
+    map, so they are measured once and shared by every map (the numbers separate calls would
+    give, at a fraction of the model passes).
+
+    Args:
+        prepared: the model.
+        photo: ``(3, H, W)`` the photo as the model saw it.
+        layers: the layers' explanations, filled in place.
+        target: the class whose probability the curves follow.
+        seed: seeds the random orders.
+        steps: chunks of pixels per curve.
+        random_orders: random orders averaged for chance.
+    """
+    chance: Faithfulness | None = None
+
+    def measured(saliency: torch.Tensor) -> Faithfulness | None:
+        nonlocal chance
+        if not torch.isfinite(saliency).all():
+            return None
+        orders = random_orders if chance is None else 0
+        found = deletion_insertion(prepared, photo, saliency, target, steps, "blur", orders, seed)
+        if chance is None:
+            chance = found
+            return found
+        return replace(
+            found,
+            random_deletion=chance.random_deletion,
+            random_insertion=chance.random_insertion,
+            random_deletion_auc=chance.random_deletion_auc,
+            random_insertion_auc=chance.random_insertion_auc,
+            random_orders=chance.random_orders,
+        )
+
+    for layer in layers:
+        layer.grad_cam_faithfulness = measured(layer.grad_cam)
+        layer.attribution_faithfulness = measured(layer.attribution)
+
+
 # -- renders -------------------------------------------------------------------------------------
 
 
@@ -333,6 +409,7 @@ def _photo(prepared: Prepared, image: object) -> tuple[torch.Tensor, str]:
 
 __all__ = [
     "explain",
+    "measure_faithfulness",
     "Explanation",
     "LayerExplanation",
     "Channel",

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every GPU measurement featviz records, in one go (about 9 minutes on an H200: 464 s measured
-# without the Lucent step, which took about a minute in a run of its own; 137 s of it compiling):
+# Every GPU measurement featviz records, in one go (about 9 minutes on an H200 before the whole-model
+# microscope was added: 464 s measured without the Lucent step, which took about a minute in a run
+# of its own; 137 s of it compiling; the microscope's target is 3 minutes on one H100):
 #   bash benchmarks/cuda_all.sh OUTPUT_FOLDER [LUCENT_FOLDER]
 # Writes the JSON of each run, the default render, an atlas grid and the log into OUTPUT_FOLDER.
 set -uo pipefail
@@ -35,6 +36,11 @@ python=${PYTHON:-python3}
   "$python" -m featviz explain efficientnet_lite0 examples/images/cat_on_coffee.png --device cuda -q \
     --cache /tmp/cuda_explain_cache -o "$out/cuda_explain_cat"
   echo "featviz explain (default, warm cache): ${SECONDS} s wall"
+  # Issue 25's three timings: the explanation (cold and warm, above), the whole-Lite0 microscope
+  # (every block output, all 784 units, the defaults: 384 steps with negatives) and the default unit.
+  "$python" benchmarks/microscope_speed.py --device cuda --whole /tmp/cuda_microscope_lite0 \
+    --json "$out/microscope_whole_cuda.json"
+  "$python" benchmarks/default_unit.py --device cuda --json "$out/default_unit_cuda.json"
   if [ -n "$lucent" ]; then  # Lucent one unit at a time vs featviz, same run
     "$python" benchmarks/speed.py --device cuda --layer blocks.4 --steps 50 --batch-sizes auto,1 \
       --lucent "$lucent" --json "$out/speed_cuda_blocks4_lucent.json"

@@ -3,6 +3,10 @@ shows, and the time a whole-model microscope takes at that pace.
 
     python benchmarks/microscope_speed.py [--model efficientnet_lite0] [--steps 8] [--device cpu|cuda]
         [--json benchmarks/results/microscope_speed_cpu.json]
+    python benchmarks/microscope_speed.py --whole /tmp/site [--draft] [--json PATH]
+
+The second form makes the whole-model microscope for real (``featviz microscope MODEL -o FOLDER``,
+with ``--draft`` its quick first pass) and records the estimate it printed beside the real time.
 
 For each default microscope layer (every block output, :func:`featviz.model.facts.default_layers`)
 this measures, as ``speed.py`` does for one layer:
@@ -25,7 +29,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import speed
 import torch
@@ -42,7 +50,17 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--layers", help="comma-separated (default: the microscope's)")
     parser.add_argument("--json")
+    parser.add_argument(
+        "--whole",
+        metavar="FOLDER",
+        help="instead: make the whole-model microscope in FOLDER with the command line (every "
+        "block output, every unit) and record the estimate it printed beside its real time",
+    )
+    parser.add_argument("--draft", action="store_true", help="with --whole: the draft pass (--draft)")
     args = parser.parse_args()
+    if args.whole:
+        whole(args)
+        return
     device = torch.device(args.device)
     model = featviz.load_model(args.model, device)
     prepared = featviz.prepare(model, device=device)
@@ -101,6 +119,48 @@ def main() -> None:
     if args.json:
         with open(args.json, "w", encoding="utf-8") as file:
             json.dump(record, file, indent=1)
+
+
+def whole(args: argparse.Namespace) -> None:
+    """Run ``featviz microscope MODEL -o FOLDER [--draft]`` and time it against its own estimate."""
+    command = [sys.executable, "-m", "featviz", "microscope", args.model, "-o", args.whole]
+    command += ["--device", args.device] + (["--draft"] if args.draft else [])
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    estimate, lines = None, []
+    for line in process.stdout or []:
+        print(line, end="", flush=True)
+        lines.append(line.rstrip())
+        found = re.search(r"about ([0-9.]+) min", line)
+        if found and estimate is None:
+            estimate = float(found.group(1))
+            estimated_at = time.perf_counter() - started
+    if process.wait():
+        raise SystemExit(f"{' '.join(command)} failed with exit code {process.returncode}")
+    minutes = (time.perf_counter() - started) / 60
+    site = json.loads((Path(args.whole) / "microscope.json").read_text(encoding="utf-8"))
+    units = [u for layer in site["layers"] for u in layer["units"]]
+    summary = {
+        "real_minutes": round(minutes, 2),
+        "estimated_minutes": estimate,
+        "estimate_printed_after_s": round(estimated_at, 1) if estimate is not None else None,
+        "estimate_error": round(estimate / minutes - 1, 3) if estimate is not None else None,
+        "units": len(units),
+        "draft_units": sum(1 for u in units if u.get("draft")),
+        "layers": len(site["layers"]),
+    }
+    print(json.dumps(summary), flush=True)
+    if args.json:
+        record = {
+            "command": " ".join(["python benchmarks/microscope_speed.py", *sys.argv[1:]]),
+            "ran": " ".join(command[1:]),
+            "machine": speed.machine(torch.device(args.device)),
+            "torch": torch.__version__,
+            "featviz": featviz.__version__,
+            "summary": summary,
+            "stdout": lines,
+        }
+        Path(args.json).write_text(json.dumps(record, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -79,6 +79,18 @@ EXTRA_CONFIGS: list[dict] = [
     {"name": "fourier+decorrelated, alpha (scored over grey)", **LUCID_FFT, "alpha": True},
     {"name": "accentuate from the astronaut photo", "accentuate": "astronaut", "steps": 128},
     {"name": "caricature of each class's photo at blocks.5", "caricature": "blocks.5"},
+    # Issue 25: fewer steps for the default unit, and the explanation's small renders fed to the
+    # model at their own size (resize=False) instead of blown up to its 224 px input.
+    {"name": "featviz defaults, 320 steps", "steps": 320},
+    {"name": "featviz defaults, 256 steps", "steps": 256},
+    {
+        "name": "explain renders until 2026-12-07 (128 px resized to 224, 128 steps)",
+        "size": 128,
+        "steps": 128,
+    },
+    {"name": "explain renders (128 px as they are, 128 steps)", "size": 128, "resize": False, "steps": 128},
+    {"name": "explain renders (128 px as they are, 96 steps)", "size": 128, "resize": False, "steps": 96},
+    {"name": "explain renders (128 px as they are, 64 steps)", "size": 128, "resize": False, "steps": 64},
     # Candidates for pictures as colourful and contrasty as photos (issue 13, RESULTS.md): the
     # spread of each decorrelated colour channel held at a multiple of natural photos' (std: the
     # initial spectrum's spread; the rows without "init" ran when its default was 0.01).

@@ -266,6 +266,8 @@ def _microscope(args: argparse.Namespace) -> int:
     Every block output (or --layers) rendered as a neuron atlas, then an index of the layers
     with a search box, a page per layer and a page per unit (renders, negative, exemplars, the
     classes it raises, the units below that excite it). Rerun to resume; works under torchrun.
+    With --draft, every unit is first rendered quickly (128 steps at 128 px); the same command
+    without --draft then refines the site in place.
     """
     import featviz
 
@@ -279,6 +281,7 @@ def _microscope(args: argparse.Namespace) -> int:
         "atlas_grid": args.atlas_grid,
         "negative": not args.no_negative,
         "overwrite": args.overwrite,
+        "draft": args.draft,
     }
     result = _write_sharded(args, "units", featviz.microscope, (args.output, layers, channels), settings)
     if result is None:
@@ -358,6 +361,7 @@ _PARSING: dict[str, dict[str, Any]] = {
     "compile": {"action": "store_true"},
     "alpha": {"action": "store_true"},
     "redirect_relu": {"action": "store_false", "flag": "--no-redirect-relu"},
+    "resize": {"action": "store_false", "flag": "--no-resize"},
     "layouts": {"type": lambda text: _layouts(text), "metavar": "LAYER=KIND,..."},
 }
 
@@ -549,7 +553,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_count(scope, "--atlas-grid", ACTIVATION_ATLAS_GRID, "activation atlas cells per side")
     scope.add_argument("--no-negative", action="store_true", help="skip the negative renders")
     scope.add_argument("--overwrite", action="store_true", help="start layers over if settings changed")
-    _add_render_options(scope)
+    scope.add_argument(
+        "--draft",
+        action="store_true",
+        help="a quick first pass: every unit once, short and small (a complete site in a fraction of "
+        "the time); rerun without --draft to refine it in place",
+    )
+    _add_render_options(scope, {"resize": None})
 
     layers = _command(commands, "layers", _layers)
     layers.add_argument("--size", type=_size, help="input size N or HxW (default: model input)")

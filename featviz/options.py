@@ -35,7 +35,8 @@ PICTURE_DEFAULTS = "2026-11-27"
 DIVERSITY = 0.5
 
 # featviz.explain's defaults (the command line shows the same): about 40 renders per layer, so
-# each is shorter and smaller than a unit render; the model still sees its own input size.
+# each is shorter and smaller than a unit render; the model still sees its own input size (fed as
+# they are, resize=False, they are 2.3x cheaper but score lower: benchmarks/RESULTS.md).
 EXPLAIN_LAYERS = 5  # block outputs spread over the depth
 EXPLAIN_GRID = 5  # most activation-grid cells per side
 EXPLAIN_GROUPS = 6  # neuron groups (NMF factors) per layer
@@ -74,8 +75,16 @@ OPTIONS: tuple[Option, ...] = (
         "size",
         None,
         "image size, N or (height, width); default: the model's input size (224 when unknown). "
-        "The image is resized to the model's input size before each forward pass.",
+        "The image is resized to the model's input size before each forward pass (see resize).",
         "int | tuple[int, int] | None",
+    ),
+    Option(
+        "resize",
+        True,
+        "resize each image to the model's input size before every forward pass; False feeds it "
+        "at its own size (models that take any size: a smaller image is then cheaper, and the "
+        "model sees its features at the scale it learned them).",
+        "bool",
     ),
     Option(
         "param",

@@ -244,6 +244,10 @@ def test_cli_microscope(tiny, tmp_path, capsys) -> None:
     assert "wrote 4 units of 2 layers" in capsys.readouterr().out
     assert (tmp_path / "site" / "unit_01_0001.html").is_file()
     assert not list((tmp_path / "site").rglob("*_neg.png"))
+    draft = ["microscope", str(tmp_path / "tiny.pt"), "-o", str(tmp_path / "drafted"), "--layers", "relu3"]
+    assert main([*draft, "--channels", "1", "--steps", "2", "--draft", "-q"]) == 0
+    record = json.loads((tmp_path / "drafted" / "microscope.json").read_text(encoding="utf-8"))
+    assert record["layers"][0]["units"][0]["draft"] and record["provenance"]["settings"]["draft"]
 
 
 def test_torchrun_two_processes_make_the_same_site_as_one(tiny, tmp_path) -> None:
@@ -294,3 +298,52 @@ def test_importing_the_modules_leaves_the_functions_callable() -> None:
             importlib.import_module(module.name)
     for name in featviz._LAZY:
         assert not isinstance(getattr(featviz, name), type(featviz)), name
+
+
+def test_a_draft_then_refinements_in_place_that_a_rerun_never_redoes(tiny, tmp_path, monkeypatch) -> None:
+    """``draft=True`` makes a complete site quickly (every unit once, no negatives); a run without
+    it replaces the drafts layer by layer, keeps the site browsable after Ctrl-C, and a finished
+    refinement is never rendered again."""
+    from featviz.reports.atlases import microscope as module
+    from featviz.reports.atlases import neuron
+
+    monkeypatch.setattr(module, "DRAFT_SIZE", 24)
+    out = tmp_path / "site"
+    featviz.microscope(tiny, out, LAYERS, 2, draft=True, **FAST)
+    record = json.loads((out / "microscope.json").read_text(encoding="utf-8"))
+    units = [u for layer in record["layers"] for u in layer["units"]]
+    assert len(units) == 6 and all(u["draft"] and u["negative"] is None for u in units)
+    assert all("/draft/" in u["file"] and Image.open(out / u["file"]).size == (24, 24) for u in units)
+    assert record["provenance"]["settings"]["draft"] is True
+
+    real = neuron.build_layer
+    calls = []
+
+    def stop_at_the_second_layer(*args, **kwargs):  # Ctrl-C while refining relu2
+        calls.append(args[1])
+        if args[1] == "relu2":
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "build_layer", stop_at_the_second_layer)
+    with pytest.raises(KeyboardInterrupt):
+        featviz.microscope(tiny, out, LAYERS, 2, **FAST)
+    record = json.loads((out / "microscope.json").read_text(encoding="utf-8"))
+    assert [[u["draft"] for u in layer["units"]] for layer in record["layers"]] == [
+        [False, False],
+        [True, True],
+        [True, True],
+    ]
+    assert (out / "index.html").is_file() and (out / "unit_01_0001.html").is_file()
+
+    monkeypatch.setattr(module, "build_layer", real)
+    first = {p: p.stat().st_mtime_ns for p in (out / "layers" / "00" / "channels").glob("*.png")}
+    assert len(first) == 4  # relu1's two units and their negatives, refined before Ctrl-C
+    featviz.microscope(tiny, out, LAYERS, 2, **FAST)
+    assert {p: p.stat().st_mtime_ns for p in first} == first
+    record = json.loads((out / "microscope.json").read_text(encoding="utf-8"))
+    refined = [u for layer in record["layers"] for u in layer["units"]]
+    assert not any(u["draft"] for u in refined) and all(u["negative"] for u in refined)
+    kept = {p: p.stat().st_mtime_ns for p in (out / "layers").rglob("channels/*.png")}
+    featviz.microscope(tiny, out, LAYERS, 2, **FAST)
+    assert {p: p.stat().st_mtime_ns for p in (out / "layers").rglob("channels/*.png")} == kept

@@ -9,6 +9,7 @@ from torch import nn
 
 import featviz
 from featviz.errors import DeviceError, InvalidArgumentError
+from featviz.model import facts
 from featviz.model.prepared import FALLBACK_SIZE, Prepared, prepare
 
 
@@ -152,19 +153,22 @@ def test_zoo_names_go_to_the_best_device_and_the_render_records_it(monkeypatch) 
     )  # a module: its own
 
 
+class _FixedSize(nn.Module):
+    """Takes 64 px images only (like a ViT with fixed position embeddings)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 2, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert x.shape[-1] == 64, f"Input width ({x.shape[-1]}) doesn't match model (64)."
+        return self.conv(x)
+
+
 def test_a_model_that_asserts_its_input_size_gets_a_featviz_error() -> None:
-    class Fixed(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv = nn.Conv2d(3, 2, 3)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            assert x.shape[-1] == 64, f"Input width ({x.shape[-1]}) doesn't match model (64)."
-            return self.conv(x)
-
     with pytest.raises(InvalidArgumentError, match="doesn't match model"):
-        featviz.render(Fixed(), "conv:0", steps=1, size=32, progress=False)
-    assert featviz.render(Fixed(), "conv:0", steps=1, size=64, progress=False).images.shape[-1] == 64
+        featviz.render(_FixedSize(), "conv:0", steps=1, size=32, progress=False)
+    assert featviz.render(_FixedSize(), "conv:0", steps=1, size=64, progress=False).images.shape[-1] == 64
 
 
 def test_the_act_of_a_batchnormact_can_be_the_deepest_layer_asked_for() -> None:
@@ -173,3 +177,20 @@ def test_the_act_of_a_batchnormact_can_be_the_deepest_layer_asked_for() -> None:
     prepared = prepare("efficientnet_lite0", device="cpu")
     acts = prepared.activations(torch.rand(1, 3, 224, 224), ["blocks.6.0.bn1.act"])
     assert acts["blocks.6.0.bn1.act"].shape == (1, 1152, 7, 7)
+
+
+def test_resize_false_feeds_images_at_their_own_size(tiny) -> None:
+    """``resize=False``: the model sees the image as it is (the record says so), not resized to
+    its input size; small renders of a convolutional model are fed that way where it takes them."""
+    prepared = prepare(tiny, preprocess={"mean": (0.5,) * 3, "std": (0.25,) * 3, "input_size": 64})
+    shown = featviz.render(prepared, "relu2:1", steps=1, size=32, progress=False)
+    fed = featviz.render(prepared, "relu2:1", steps=1, size=32, resize=False, progress=False)
+    assert shown.settings["model_input_size"] == [64, 64]
+    assert fed.settings["model_input_size"] == [32, 32] and fed.images.shape[-1] == 32
+    assert facts.takes_size(prepared, (32, 32), ["relu2"])
+    assert facts.resize_for(prepared, 32, ["relu2"]) is False
+    assert facts.resize_for(prepared, 32, ["relu2"], given=True) is True
+    fixed = prepare(_FixedSize(), preprocess={"mean": (0.5,) * 3, "std": (0.25,) * 3, "input_size": 64})
+    assert not facts.takes_size(fixed, (32, 32), ["conv"])
+    assert facts.resize_for(fixed, 32, ["conv"]) is True  # renders of a fixed-size model are resized
+    assert featviz.render(fixed, "conv:0", steps=1, size=32, progress=False).images.shape[-1] == 32

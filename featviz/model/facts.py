@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from featviz.errors import InvalidArgumentError
+from featviz.errors import FeatvizError, InvalidArgumentError
 from featviz.model.device import free_memory
 from featviz.model.hooks import find_module
 from featviz.model.prepared import LayerInfo, Prepared
@@ -160,7 +160,38 @@ def images_per_pass(prepared: Prepared, through: str, cap: int, backward: bool =
     return max(1, min(cap, free_memory(prepared.device) // 4 // max(per_image, 1)))
 
 
+def takes_size(prepared: Prepared, size: tuple[int, int], layers: Sequence[str]) -> bool:
+    """Whether the model runs on images of ``size`` fed as they are (``resize=False`` renders):
+    True when that is its own input size or it has none, or when a pass of one blank image of
+    ``size`` through ``layers`` works (convolutional models); False for a model that takes one
+    size only (e.g. a ViT with fixed position embeddings), whose renders are then resized."""
+    if prepared.native_size is None or tuple(size) == tuple(prepared.native_size):
+        return True
+    blank = torch.zeros(1, prepared.channels, *size, device=prepared.device)
+    try:
+        with prepared.hooked(layers, size=(int(size[0]), int(size[1]))) as forward, torch.no_grad():
+            forward(blank)
+    except (FeatvizError, RuntimeError, AssertionError, ValueError):
+        return False
+    return True
+
+
+def resize_for(
+    prepared: Prepared, size: int | Sequence[int], layers: Sequence[str], given: object = None
+) -> bool:
+    """The ``resize`` render option for quick renders of ``layers`` at ``size``, smaller than the
+    model's input (a microscope's draft pass): ``given`` when it is a bool, else False where the
+    model takes such images as they are (:func:`takes_size`): fewer pixels per pass (about 2.3×
+    cheaper at 128 px on EfficientNet-Lite0), at a cost in quality (benchmarks/RESULTS.md)."""
+    if given is not None:
+        return bool(given)
+    side = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    return not takes_size(prepared, side, layers)
+
+
 __all__ = [
+    "takes_size",
+    "resize_for",
     "default_layers",
     "has_grid",
     "class_names",

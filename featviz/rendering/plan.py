@@ -45,6 +45,8 @@ class Plan:
     keep: set[int]
     bf16: bool
     channels_last: bool
+    #: Whether images are resized to the model's input size before each forward pass.
+    resize: bool
     compile: bool
     redirect_steps: int
     alpha: bool
@@ -65,8 +67,8 @@ class Plan:
 
     @property
     def model_size(self) -> tuple[int, int]:
-        """The size images are resized to before the model."""
-        return self.prepared.input_size(self.image_size)
+        """The size of the images the model sees: its input size, or the images' own without ``resize``."""
+        return self.prepared.input_size(self.image_size) if self.resize else self.image_size
 
     @property
     def splittable(self) -> bool:

@@ -184,6 +184,7 @@ def make_plan(prepared: Prepared, request: Request, given: Any) -> Plan:  # noqa
         keep={int(t) for t in given.thresholds if 0 < int(t) <= steps},
         bf16=_bf16(given.precision, device),
         channels_last=bool(given.channels_last),
+        resize=given.resize is None or bool(given.resize),  # None: the default
         compile=bool(given.compile),
         redirect_steps=min(_redirect_steps(given.redirect_relu), steps),
         alpha=bool(given.alpha),

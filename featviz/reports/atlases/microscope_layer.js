@@ -9,7 +9,8 @@ function tile(unit) {
   const a = link(unitPage(layer.index, unit.channel));
   a.className = "tile";
   a.appendChild(picture(unit.file, layer.layer + ":" + unit.channel));
-  a.appendChild(element("span", "", unit.channel + " · " + significant(unit.score, 3)));
+  const draft = unit.draft ? " · draft" : "";
+  a.appendChild(element("span", "", unit.channel + " · " + significant(unit.score, 3) + draft));
   return a;
 }
 function draw() {

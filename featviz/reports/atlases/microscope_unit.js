@@ -9,9 +9,14 @@ for (const [channel, text] of [[data.previous, "previous unit"], [data.next, "ne
 }
 const renders = document.getElementById("renders");
 const score = significant(unit.score, 4);
+const kind = unit.draft ? "draft render" : "render";
 unit.renders.forEach((file, i) => {
-  renders.appendChild(figure(file, i ? "render " + (i + 1) : "render (score " + score + ")"));
+  renders.appendChild(figure(file, i ? kind + " " + (i + 1) : kind + " (score " + score + ")"));
 });
+if (unit.draft) {
+  renders.appendChild(element("p", "", "A quick first render (a draft pass); rerunning the microscope " +
+    "without --draft replaces it with the full render."));
+}
 if (unit.negative) renders.appendChild(figure(unit.negative, "negative: minimizes it", "neg"));
 const exemplars = document.getElementById("exemplars");
 if (!unit.exemplars.length) exemplars.textContent = "none (make the microscope with examples=)";

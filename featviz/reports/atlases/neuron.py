@@ -179,6 +179,15 @@ class LayerRun:
     render_kwargs: dict[str, Any]
 
 
+def batches(device: torch.device, batch_size: int | None) -> tuple[int, int | None]:
+    """How an atlas renders its channels: how many are written after each batch, and the
+    ``batch_size`` render gets. On the CPU render itself picks how many of a batch to optimize
+    together (:mod:`featviz.rendering.batching`) unless ``batch_size`` says."""
+    on_cpu = device.type == "cpu"
+    size_of_batch = batch_size or (CPU_BATCH_SIZE if on_cpu else 64)
+    return size_of_batch, None if on_cpu and batch_size is None else size_of_batch
+
+
 def build_layer(
     model: nn.Module | str | Prepared,
     layer: str,
@@ -255,11 +264,7 @@ def _render_channels(
     todo = [c for c in mine if c not in done or not _files_exist(out, done[c])]
     if todo and rank == 0:  # the gallery comes back, complete, when the channels are done
         frame.retire_page(out)
-    on_cpu = prepared.device.type == "cpu"
-    size_of_batch = batch_size or (CPU_BATCH_SIZE if on_cpu else 64)
-    # Channels are written after each batch of size_of_batch; on the CPU render itself picks how
-    # many of them to optimize together (featviz.rendering.batching), unless --batch-size says.
-    render_batch = None if on_cpu and batch_size is None else size_of_batch
+    size_of_batch, render_batch = batches(prepared.device, batch_size)
     own_manifest = out / (MANIFEST if world == 1 else f"manifest.rank{rank}.json")
 
     bar = frame.progress(

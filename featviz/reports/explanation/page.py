@@ -305,6 +305,7 @@ def numbers(explanation: ExplanationData) -> dict[str, Any]:
         "seconds": round(explanation.seconds, 2),
         "renders_made": explanation.rendered,
         "renders_reused": explanation.reused,
+        "stages": {stage: round(seconds, 2) for stage, seconds in explanation.stages.items()},
         "interrupted": explanation.interrupted,
         "rendering": explanation.rendering,
         "provenance": frame.provenance(explanation.model, explanation.settings, explanation.fingerprint),

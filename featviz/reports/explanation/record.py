@@ -4,7 +4,7 @@ notebook view."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -100,6 +100,9 @@ class ExplanationData:
         seconds: wall time; ``rendered``/``reused``: renders made anew / taken from the cache.
         interrupted: Ctrl-C stopped the renders; those missing have no image.
         fingerprint: the model's weights fingerprint (for the record's provenance).
+        stages: wall time per stage (s): ``analysis`` (the model on the photo: predictions, maps,
+            groups, attribution), ``first page``, ``renders`` and ``pages`` (rewriting the report
+            as renders finish); they add up to ``seconds``, which is taken before the last write.
     """
 
     model: str
@@ -117,6 +120,7 @@ class ExplanationData:
     fingerprint: str | None = None
     #: Renders are still being made (a report written before they finish, filled in as they do).
     rendering: bool = False
+    stages: dict[str, float] = field(default_factory=dict)
 
     @property
     def evolution(self) -> list[Channel]:

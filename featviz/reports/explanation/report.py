@@ -140,7 +140,10 @@ def explain(
             the groups and the attribution, with the renders shown as pending and a page that
             reloads itself), then again as renders finish (at most every
             :data:`REFRESH_SECONDS`), and complete at the end — as ``save(out_dir)`` would.
-        **render_options: further options of :func:`featviz.render` (``param``, ``lr``, ...).
+        **render_options: further options of :func:`featviz.render` (``param``, ``lr``, ...);
+            ``resize=False`` feeds the small renders to a convolutional model at their own size:
+            about 2.3× cheaper on Lite0, but they score lower in the quality benchmark
+            (benchmarks/RESULTS.md), so it is not the default.
 
     Returns:
         An :class:`Explanation`. After Ctrl-C, the explanation so far (``interrupted``).
@@ -192,6 +195,7 @@ def explain(
         settings=settings,
         fingerprint=model_fingerprint(prepared),
     )
+    explanation.stages["analysis"] = time.perf_counter() - start
     writer = _Writer(explanation, out_dir, start)
     if render:
         renderer = CachedRenderer(
@@ -199,10 +203,15 @@ def explain(
         )
         explanation.rendering = True
         writer.write()  # the first page: everything but the renders
+        explanation.stages["first page"] = writer.spent
+        began = time.perf_counter()
         try:
             _render(explanation, renderer, progress, writer.refresh)
         finally:
             explanation.rendering = False
+            pages = writer.spent - explanation.stages["first page"]
+            explanation.stages["renders"] = time.perf_counter() - began - pages
+        explanation.stages["pages"] = pages
     explanation.seconds = time.perf_counter() - start
     writer.write()
     return explanation
@@ -214,17 +223,21 @@ class _Writer:
     def __init__(self, explanation: Explanation, out: str | os.PathLike[str] | None, start: float) -> None:
         self.explanation, self.out, self.start = explanation, out, start
         self.last = 0.0
+        #: Seconds spent writing so far.
+        self.spent = 0.0
 
     def write(self) -> None:
         if self.out is None:
             return
-        self.explanation.seconds = time.perf_counter() - self.start
+        began = time.perf_counter()
+        self.explanation.seconds = began - self.start
         if not self.last:  # the first write replaces whatever the folder held
             self.explanation.save(self.out)
         else:  # later ones fill in this run's own page: it stays in place while it is rewritten
             with frame.claim(self.out, self.explanation._what) as out:
                 page.write_report(self.explanation, out)
         self.last = time.perf_counter()
+        self.spent += self.last - began
 
     def refresh(self) -> None:
         if time.perf_counter() - self.last >= REFRESH_SECONDS:

@@ -432,5 +432,5 @@ def test_the_first_page_is_written_before_any_render_and_filled_in(tiny, tmp_pat
     assert not final["rendering"] and final["interrupted"] and final["renders_made"] == exp.rendered
     assert 'http-equiv="refresh"' not in (out / "index.html").read_text(encoding="utf-8")
     # the time per stage, which add up to the whole (the benchmark's breakdown)
-    assert set(final["stages"]) == {"analysis", "first page", "renders", "pages"}
+    assert set(final["stages"]) == {"analysis", "first page", "faithfulness", "renders", "pages"}
     assert sum(final["stages"].values()) == pytest.approx(final["seconds"], abs=0.05)

@@ -175,7 +175,11 @@ function faithTable(layers) {
       table.appendChild(tr);
     }
   }
-  if (!rows.length) return element("p", "sub", "Not measured (explain(..., faithfulness=False)).");
+  if (!rows.length) {
+    return element("p", "sub", data.faithfulness_pending
+      ? "Being measured: this page reloads itself when it is done."
+      : "Not measured (explain(..., faithfulness=False)).");
+  }
   if (rows.length > 1) rows.reduce((a, b) => (b[0] > a[0] ? b : a))[1].classList.add("best");
   return table;
 }

@@ -267,13 +267,14 @@ def write_report(explanation: ExplanationData, out: Path) -> Path:
         "subtitle": _subtitle(explanation),
         "interrupted": explanation.interrupted,
         "rendering": explanation.rendering,
+        "faithfulness_pending": explanation.faithfulness_pending,
         "layers": layers,
     }
     record = numbers(explanation)
     record["files"] = {"photo": "photo.jpg", "legends": LEGENDS, "layers": layers}
     frame.write_record(record, out / "explanation.json")
     js, css = html.asset(__package__, "page.js"), html.asset(__package__, "page.css")
-    refresh = RELOAD_SECONDS if explanation.rendering else None
+    refresh = RELOAD_SECONDS if explanation.rendering or explanation.faithfulness_pending else None
     page = html.page(
         f"featviz explanation: {data['title']}", _BODY, js=js, css=css, data=data, refresh=refresh
     )
@@ -308,6 +309,7 @@ def numbers(explanation: ExplanationData) -> dict[str, Any]:
         "stages": {stage: round(seconds, 2) for stage, seconds in explanation.stages.items()},
         "interrupted": explanation.interrupted,
         "rendering": explanation.rendering,
+        "faithfulness_pending": explanation.faithfulness_pending,
         "provenance": frame.provenance(explanation.model, explanation.settings, explanation.fingerprint),
         "layers": [
             {

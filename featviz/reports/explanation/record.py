@@ -101,8 +101,9 @@ class ExplanationData:
         interrupted: Ctrl-C stopped the renders; those missing have no image.
         fingerprint: the model's weights fingerprint (for the record's provenance).
         stages: wall time per stage (s): ``analysis`` (the model on the photo: predictions, maps,
-            groups, attribution), ``first page``, ``renders`` and ``pages`` (rewriting the report
-            as renders finish); they add up to ``seconds``, which is taken before the last write.
+            groups, attribution), ``first page``, ``faithfulness``, ``renders`` and ``pages``
+            (rewriting the report as it fills in); they add up to ``seconds``, which is taken
+            before the last write.
     """
 
     model: str
@@ -121,6 +122,8 @@ class ExplanationData:
     #: Renders are still being made (a report written before they finish, filled in as they do).
     rendering: bool = False
     stages: dict[str, float] = field(default_factory=dict)
+    #: The faithfulness curves are still being measured (a first page written before them).
+    faithfulness_pending: bool = False
 
     @property
     def evolution(self) -> list[Channel]:

@@ -181,8 +181,6 @@ def explain(
     layer_explanations = [
         _explain_layer(layer, acts[layer][0], grads[layer][0], grid, groups, top) for layer in chosen
     ]
-    if faithfulness:  # before any render, so the first page has it
-        measure_faithfulness(prepared, photo[0], layer_explanations, target, seed)
     settings = {"steps": steps, "size": size, "seed": seed, **plain(render_options)}
     explanation = Explanation(
         model=prepared.name,
@@ -197,21 +195,29 @@ def explain(
     )
     explanation.stages["analysis"] = time.perf_counter() - start
     writer = _Writer(explanation, out_dir, start)
+    explanation.rendering, explanation.faithfulness_pending = render, faithfulness
+    writer.write()  # the first page: everything but the renders and the faithfulness curves
+    explanation.stages["first page"] = writer.spent
+    if faithfulness:  # a few hundred passes of the model: after the first page, before the renders
+        began = time.perf_counter()
+        measure_faithfulness(prepared, photo[0], layer_explanations, target, seed)
+        explanation.faithfulness_pending = False
+        explanation.stages["faithfulness"] = time.perf_counter() - began
+        if render:
+            writer.write()
     if render:
         renderer = CachedRenderer(
             prepared, make_cache(cache, atlases), steps=steps, size=size, seed=seed, options=render_options
         )
-        explanation.rendering = True
-        writer.write()  # the first page: everything but the renders
-        explanation.stages["first page"] = writer.spent
+        written = writer.spent
         began = time.perf_counter()
         try:
             _render(explanation, renderer, progress, writer.refresh)
         finally:
             explanation.rendering = False
-            pages = writer.spent - explanation.stages["first page"]
+            pages = writer.spent - written
             explanation.stages["renders"] = time.perf_counter() - began - pages
-        explanation.stages["pages"] = pages
+        explanation.stages["pages"] = writer.spent - explanation.stages["first page"]
     explanation.seconds = time.perf_counter() - start
     writer.write()
     return explanation

@@ -5,11 +5,11 @@
 Each of the 8 colour photos (featviz.natural.COLOUR_PHOTOS) is cut into the natural pool's
 overlapping, mirrored crops (featviz.natural.pool_crops, scales 0.6 and 0.4) and saved as
 OUT/<photo>/<n>.png. The folder name is the label, so "which photo is this crop from" becomes a
-small, offline classification task for `featviz diagnose ... --labels-from-folders`:
+small, offline task (an easy one: a crop's photo is read perfectly from early layers, so it
+says little about transfer; examples/digits_folder.py makes a real labelled one). It is what the
+microscope's exemplars and activation atlases are made from:
 
     python examples/photo_folder.py /tmp/photos
-    featviz diagnose efficientnet_lite0 /tmp/photos --labels-from-folders --compare efficientnet_lite1 \\
-        -o examples/diagnose_lite0
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from kornia.filters import gaussian_blur2d
 
 from featviz.errors import InvalidArgumentError
 from featviz.imaging import check_values
@@ -232,23 +233,12 @@ def baseline_image(photo: torch.Tensor, baseline: str) -> torch.Tensor:
     if baseline == "grey":
         return torch.full_like(photo, 0.5)
     if baseline == "blur":
-        return _gaussian_blur(photo, BLUR_SIGMA * max(photo.shape[-2:]))
+        sigma = BLUR_SIGMA * max(photo.shape[-2:])
+        side = 2 * max(1, math.ceil(3 * sigma)) + 1  # the kernel reaches 3 sigma
+        return gaussian_blur2d(photo, (side, side), (sigma, sigma), border_type="replicate")
     raise InvalidArgumentError(
         f"baseline must be one of {list(BASELINES)} or an image tensor, got {baseline!r}"
     )
-
-
-def _gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
-    """``(N, C, H, W)`` images blurred by a separable Gaussian of ``sigma`` pixels."""
-    radius = max(1, math.ceil(3 * sigma))
-    offsets = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
-    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
-    kernel = kernel / kernel.sum()
-    channels = images.shape[1]
-    rows = kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1)
-    columns = kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
-    padded = F.pad(images, (radius, radius, radius, radius), mode="replicate")
-    return F.conv2d(F.conv2d(padded, rows, groups=channels), columns, groups=channels)
 
 
 def _chunk_ends(pixels: int, steps: int) -> torch.Tensor:

@@ -49,6 +49,7 @@ from featviz.analysis.cka import linear_cka
 from featviz.analysis.probes import (
     ALPHA,
     FreezeAdvice,
+    ProbeResult,
     compare_to_best,
     freeze_advice,
     linear_probe,
@@ -591,16 +592,16 @@ def _probe_all(
     diagnosis.probe_seed = seed
     diagnosis.freeze_advice = advice
     diagnosis.freeze_up_to = advice.layer
-    diagnosis.freeze_verdict, diagnosis.freeze_rule = _advice_text(diagnosis, advice)
+    diagnosis.freeze_verdict, diagnosis.freeze_rule = _advice_text(diagnosis, advice, results)
 
 
-def _advice_text(diagnosis: Diagnosis, advice: FreezeAdvice) -> tuple[str, str]:
-    """The verdict (one sentence) and the reasoning with its numbers."""
-    layers = {layer.layer: layer for layer in diagnosis.layers}
+def _advice_text(
+    diagnosis: Diagnosis, advice: FreezeAdvice, results: dict[str, ProbeResult]
+) -> tuple[str, str]:
+    """The verdict (one sentence) and the reasoning with its numbers (``results``: each layer's probe)."""
 
     def read(name: str) -> str:
-        result = layers[name].probe
-        assert result is not None  # every layer was probed
+        result = results[name]
         return (
             f"accuracy {result.accuracy:.3f} (95 % CI {result.ci_low:.3f}–{result.ci_high:.3f}; "
             f"p = {advice.adjusted_p_values[name]:.2g} against chance, Holm-adjusted)"
@@ -609,7 +610,7 @@ def _advice_text(diagnosis: Diagnosis, advice: FreezeAdvice) -> tuple[str, str]:
     top = max(diagnosis.layers, key=lambda layer: layer.probe_accuracy or 0.0)
     count = len(diagnosis.layers)
     if not advice.readable or advice.layer is None or advice.best is None:
-        held = top.probe.n_test if top.probe is not None else 0
+        held = results[top.layer].n_test
         return "No layer reads these labels better than chance.", (
             f"No layer reads these labels better than chance ({advice.chance:.3f}, the most common "
             f"class's share): the best probe, at {top.layer}, has {read(top.layer)}, and no layer's "

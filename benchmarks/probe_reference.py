@@ -1,21 +1,24 @@
 """The diagnosis's probes against scikit-learn, layer by layer, on a labelled photo folder.
 
-    python benchmarks/probe_reference.py /tmp/digits [--model efficientnet_lite0] [--json PATH]
+    python benchmarks/probe_reference.py /tmp/digits [--model efficientnet_lite0] [--ridge] [--json PATH]
 
 Reads the folder as ``featviz diagnose --labels-from-folders`` does (one subfolder per class),
 takes every block output's features pooled over positions, runs featviz's probe
-(:func:`featviz.analysis.probes.linear_probe`: ridge with λ by leave-one-out inside each training
-split, 5 stratified splits) and, on the very same splits, scikit-learn's ``LogisticRegressionCV``
-(standardized features, 8 C values, 3-fold CV inside the training split). Prints per layer featviz's
-accuracy with its 95 % interval and scikit-learn's mean accuracy, and whether it lies inside.
-scikit-learn is the independent reference here, never a featviz dependency.
+(:func:`featviz.analysis.probes.linear_probe`: logistic regression with λ by 3-fold CV inside each
+training split, 5 stratified splits; ``--ridge`` adds the closed-form ridge probe) and, on the very
+same splits, scikit-learn's ``LogisticRegressionCV`` (standardized features, 8 C values, 3-fold CV
+inside the training split). Prints per layer featviz's accuracy with its 95 % interval and
+scikit-learn's mean accuracy, and whether it lies inside. scikit-learn is the independent
+reference here, never a featviz dependency.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import platform
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +37,9 @@ def main() -> None:
     parser.add_argument("folder")
     parser.add_argument("--model", default="efficientnet_lite0")
     parser.add_argument("--json")
+    parser.add_argument("--ridge", action="store_true", help="also the closed-form ridge probe")
     args = parser.parse_args()
+    warnings.filterwarnings("ignore", category=FutureWarning)  # scikit-learn's notices of defaults
     prepared = featviz.prepare(args.model, device="cpu")
     layers = default_layers(prepared)
     classes = sorted(p.name for p in Path(args.folder).iterdir() if p.is_dir())
@@ -54,7 +59,9 @@ def main() -> None:
     print(f"{len(paths)} images, {len(classes)} classes, features in {time.perf_counter() - start:.0f} s")
     rows = []
     for layer in layers:
+        begin = time.perf_counter()
         ours = linear_probe(features[layer], y, seed=0)
+        seconds = time.perf_counter() - begin
         data, truth = features[layer].double().numpy(), y.numpy()
         scores = []
         for train, test in stratified_splits(y, seed=0):
@@ -69,11 +76,17 @@ def main() -> None:
             "ci": [round(ours.ci_low, 4), round(ours.ci_high, 4)],
             "sklearn_logistic_cv": round(theirs, 4),
             "inside": ours.ci_low <= theirs <= ours.ci_high,
+            "featviz_seconds": round(seconds, 1),
         }
+        if args.ridge:
+            ridge = linear_probe(features[layer], y, seed=0, method="ridge")
+            row["ridge"] = round(ridge.accuracy, 4)
+            row["ridge_ci"] = [round(ridge.ci_low, 4), round(ridge.ci_high, 4)]
         rows.append(row)
         print(json.dumps(row), flush=True)
     if args.json:
-        record = {"command": "python benchmarks/probe_reference.py " + args.folder, "rows": rows}
+        command = "python benchmarks/probe_reference.py " + args.folder + (" --ridge" if args.ridge else "")
+        record = {"command": command, "machine": platform.processor() or platform.machine(), "rows": rows}
         with open(args.json, "w", encoding="utf-8") as file:
             json.dump(record, file, indent=1)
 

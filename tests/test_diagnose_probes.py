@@ -95,7 +95,8 @@ def _digits_model() -> nn.Sequential:
 def test_probe_accuracy_by_layer_agrees_with_sklearn_logistic_regression_cv_on_digits() -> None:
     """300 of scikit-learn's digits, upscaled to 32 px, through a fixed network: at each layer the
     cross-validated logistic regression's mean accuracy on the probe's own splits lies in the
-    probe's 95 % interval (measured: ridge 0.904 / 0.893 / 0.811, logistic 0.922 / 0.913 / 0.838)."""
+    probe's 95 % interval (measured: featviz's logistic probe 0.916 / 0.913 / 0.829, scikit-learn
+    0.922 / 0.913 / 0.838; the ridge probe read 0.904 / 0.893 / 0.811)."""
     x, y = load_digits(return_X_y=True)
     rows = np.sort(np.random.default_rng(0).permutation(len(y))[:300])
     pixels = torch.tensor(x[rows], dtype=torch.float32).reshape(-1, 1, 8, 8) / 16

@@ -56,8 +56,9 @@ _EXPLAINED = (
     "initialization, normalization, skip connections) keeps it within a few orders of magnitude; "
     f"below {VANISHING:g} the layer learns from a thousandth of the signal the deep layers get "
     f"(vanishing), above {EXPLODING:g} from a thousand times it (exploding). "
-    "Probes: ridge regression from each layer's pooled features to the labels, its penalty λ chosen "
-    f"by leave-one-out cross-validation inside each training split, scored on {probes.SPLITS} "
+    "Probes: multinomial logistic regression from each layer's pooled, standardized features to the "
+    f"labels, its L2 penalty λ chosen by {probes.FOLDS}-fold cross-validation inside each training "
+    f"split, scored on {probes.SPLITS} "
     f"stratified splits ({probes.HELD_OUT:.0%} held out; the same images for every layer); the "
     f"interval is {probes.CONFIDENCE:.0%} over the splits; p against chance is a permutation test of "
     f"the held-out labels, Holm-adjusted over the layers. The advice names the earliest layer better "
@@ -90,7 +91,8 @@ def numbers(diagnosis: DiagnosisData) -> dict[str, Any]:
             "probe_settings": None
             if advice is None
             else {
-                "method": "ridge to one-hot labels, penalty by leave-one-out CV in each training split",
+                "method": f"multinomial logistic regression, L2 penalty by {probes.FOLDS}-fold CV in each "
+                "training split",
                 "splits": probes.SPLITS,
                 "held_out": probes.HELD_OUT,
                 "permutations": probes.PERMUTATIONS,

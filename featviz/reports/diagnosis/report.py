@@ -18,7 +18,7 @@ function), streaming over the images in batches:
    output gradient's norm as a ratio to the deepest diagnosed layer's: *vanishing* below
    :data:`VANISHING`, *exploding* above :data:`EXPLODING`; the parameters' norms.
 3. **Transfer** — with labels, a linear probe per layer on pooled features
-   (:func:`featviz.analysis.probes.linear_probe`: ridge with its penalty chosen by
+   (:func:`featviz.analysis.probes.linear_probe`: logistic regression with its penalty chosen by
    cross-validation inside each training split, the same stratified splits for every layer, a
    95 % interval and a permutation test against chance) and the advice of where to stop freezing
    (:func:`~featviz.analysis.probes.freeze_advice`: Holm's correction over the layers, then the
@@ -207,7 +207,7 @@ def diagnose(
         fingerprint=model_fingerprint(prepared),
     )
     if source.labels is not None:
-        _probe_all(diagnosis, features, source.labels, seed)
+        _probe_all(diagnosis, features, source.labels, seed, progress)
     if other is not None:
         _compare(diagnosis, features, other, source, batch, progress)
     if render:
@@ -577,10 +577,14 @@ class _Gradients:
 
 
 def _probe_all(
-    diagnosis: Diagnosis, features: dict[str, torch.Tensor], labels: torch.Tensor, seed: int
+    diagnosis: Diagnosis, features: dict[str, torch.Tensor], labels: torch.Tensor, seed: int, progress: bool
 ) -> None:
     """A linear probe per layer on the same splits, and the advice they support (or none)."""
-    results = {layer.layer: linear_probe(features[layer.layer], labels, seed) for layer in diagnosis.layers}
+    results = {}
+    with frame.progress(len(diagnosis.layers), "diagnose: probes", progress, unit="layer") as bar:
+        for layer in diagnosis.layers:
+            results[layer.layer] = linear_probe(features[layer.layer], labels, seed)
+            bar.update()
     advice = freeze_advice(results)
     readable = {name: result for name, result in results.items() if advice.adjusted_p_values[name] < ALPHA}
     below = compare_to_best(readable).p_values if readable else {}

@@ -41,6 +41,14 @@ python=${PYTHON:-python3}
   "$python" benchmarks/microscope_speed.py --device cuda --whole /tmp/cuda_microscope_lite0 \
     --json "$out/microscope_whole_cuda.json"
   "$python" benchmarks/default_unit.py --device cuda --json "$out/default_unit_cuda.json"
+  # Issue 27: the concepts example (NMF and the TopK sparse autoencoder) on the natural pool.
+  "$python" examples/natural_folder.py /tmp/cuda_natural >/dev/null
+  for method in nmf sae; do
+    SECONDS=0
+    "$python" -m featviz concepts efficientnet_lite0 blocks.6 /tmp/cuda_natural --target 285 --method "$method" \
+      --device cuda -q --cache /tmp/cuda_concepts_cache -o "$out/cuda_concepts_$method"
+    echo "featviz concepts blocks.6 --method $method (cold cache): ${SECONDS} s wall"
+  done
   if [ -n "$lucent" ]; then  # Lucent one unit at a time vs featviz, same run
     "$python" benchmarks/speed.py --device cuda --layer blocks.4 --steps 50 --batch-sizes auto,1 \
       --lucent "$lucent" --json "$out/speed_cuda_blocks4_lucent.json"

@@ -53,6 +53,9 @@ _LAZY = {
     "Explanation": "featviz.reports.explanation.report",
     "diagnose": "featviz.reports.diagnosis.report",
     "Diagnosis": "featviz.reports.diagnosis.report",
+    "concepts": "featviz.reports.concepts.report",
+    "Concepts": "featviz.reports.concepts.report",
+    "load_dictionary": "featviz.reports.concepts.report",
 }
 # The documented toolbox modules, by their short names (``featviz.param.FourierImage``).
 _SUBMODULES = {

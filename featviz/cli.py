@@ -21,12 +21,16 @@ from featviz.errors import FeatvizError, InvalidArgumentError
 from featviz.options import (
     ACTIVATION_ATLAS_GRID,
     ACTIVATION_ATLAS_VECTORS,
+    CONCEPT_VECTORS,
+    CONCEPTS_SHOWN,
     EXPLAIN_GRID,
     EXPLAIN_GROUPS,
     EXPLAIN_SIZE,
     EXPLAIN_STEPS,
     EXPLAIN_TOP,
     OPTIONS,
+    SAE_ACTIVE,
+    SAE_EPOCHS,
     shows_default,
 )
 from featviz.reports import frame
@@ -143,13 +147,15 @@ def _explain(args: argparse.Namespace) -> int:
 
     What each layer sees in a photo and where, which channels carry the decision: activation
     maps, semantic dictionary, activation grid, neuron groups (NMF), attribution (gradient x
-    activation, Grad-CAM), with renders. Writes DIR/index.html (self-contained), PNGs and
-    explanation.json. Renders are cached, so a second explanation is fast.
+    activation, Grad-CAM), with renders; with --concepts, the concepts of a dictionary that add
+    most to the class. Writes DIR/index.html (self-contained), PNGs and explanation.json. Renders
+    are cached, so a second explanation is fast.
     """
     import featviz
 
     settings = {"grid": args.grid, "groups": args.groups, "top": args.top, "atlases": args.atlas or ()}
     settings["faithfulness"] = not args.no_faithfulness
+    settings["concepts"] = args.concepts
     settings["out_dir"] = args.output  # the first page at once, filled in as renders finish
     about = (args.image, _layer_list(args.layers), args.target)
     explanation, index = _write_report(args, "an explanation", featviz.explain, about, settings)
@@ -189,6 +195,50 @@ def _activation_atlas(args: argparse.Namespace) -> int:
     )
     if atlas.interrupted:
         return frame.interrupted(_RENDERS_KEPT.format(what="page", done="cells"))
+    return 0
+
+
+def _concepts(args: argparse.Namespace) -> int:
+    """Learn a layer's concepts from a photo folder, rank them for a class, render each.
+
+    A concept dictionary of one layer learned from the activations of your photos (NMF,
+    CRAFT-style, or a TopK sparse autoencoder), each concept's importance for a class (gradient x
+    concept activation, checked by deleting concepts from the layer), its render and the photo
+    crops where it is strongest. Writes DIR/index.html, concepts.json and DIR/dictionary.pt (for
+    featviz explain --concepts). Renders are cached and a sparse autoencoder's training is kept
+    in DIR: rerun to resume.
+    """
+    import featviz
+
+    settings = {
+        "k": args.k,
+        "method": args.method,
+        "target": args.target,
+        "active": args.active,
+        "epochs": args.epochs,
+        "vectors": args.vectors,
+        "shown": args.shown,
+        "checkpoint": str(Path(args.output) / ".sae-checkpoint.pt"),
+    }
+    found, index = _write_report(
+        args, "a concept report", featviz.concepts, (args.layer, args.photos), settings
+    )
+    q, s = found.quality, found.deletion_summary
+    print(
+        f"{found.method}: {found.dictionary.size} concepts from {found.vectors} vectors of "
+        f"{found.photos} photos; R² {q['r2']:.3f}, L0 {q['l0']:.1f}, {int(q['dead'])} dead"
+    )
+    print(
+        f"ranked for {found.target_name} ({found.target}); the class logit drops by {s['drop_top']:.3g} "
+        f"with the top 3 concepts removed, by {s['drop_random']:.3g} with 3 random ones (mean over "
+        f"{int(s['classes'])} classes)"
+    )
+    print(
+        f"wrote {index} ({found.rendered} renders made, {found.reused} from the cache; "
+        f"{found.seconds.get('total', 0):.1f} s)"
+    )
+    if found.interrupted:
+        return frame.interrupted(_RENDERS_KEPT.format(what="page", done="concepts"))
     return 0
 
 
@@ -494,8 +544,34 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip deletion / insertion of each map (which map to believe; ~440 model passes)",
     )
+    explain.add_argument(
+        "--concepts",
+        metavar="DICT",
+        help="a concept dictionary of this model (the dictionary.pt written by `featviz concepts`): "
+        "adds the concepts that add most to the class, with their maps and renders",
+    )
     _add_report_options(explain)
     _add_render_options(explain, {"steps": EXPLAIN_STEPS, "size": EXPLAIN_SIZE})
+
+    found = _command(commands, "concepts", _concepts)
+    found.add_argument("layer", help="the layer (featviz layers MODEL lists them)")
+    found.add_argument("photos", help="folder of your images (searched recursively)")
+    found.add_argument("-o", "--output", default="concepts", help="output folder")
+    found.add_argument(
+        "--method", choices=("nmf", "sae"), default="nmf", help="NMF (default) or a TopK sparse autoencoder"
+    )
+    found.add_argument(
+        "-k",
+        type=int,
+        help="concepts (default 16 for NMF, 4 x the layer's channels for a sparse autoencoder)",
+    )
+    found.add_argument("--target", type=int, help="class to rank concepts for (default: the most predicted)")
+    _add_count(found, "--active", SAE_ACTIVE, "sparse autoencoder: active concepts per position (TopK's K)")
+    _add_count(found, "--epochs", SAE_EPOCHS, "sparse autoencoder: passes over the vectors")
+    _add_count(found, "--vectors", CONCEPT_VECTORS, "most activation vectors learned from")
+    _add_count(found, "--shown", CONCEPTS_SHOWN, "concepts shown and rendered, by importance")
+    _add_report_options(found, atlas=False)
+    _add_render_options(found, {"steps": EXPLAIN_STEPS, "size": EXPLAIN_SIZE})
 
     space = _command(commands, "activation-atlas", _activation_atlas)
     space.add_argument("layer", help="the layer (featviz layers MODEL lists them)")

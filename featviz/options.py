@@ -49,6 +49,14 @@ EXPLAIN_SIZE = 128
 ACTIVATION_ATLAS_GRID = 20
 ACTIVATION_ATLAS_VECTORS = 100_000
 
+# featviz.concepts's defaults: the most activation vectors learned from, the concepts shown (and
+# rendered, at EXPLAIN_STEPS / EXPLAIN_SIZE), and the sparse autoencoder's active latents per
+# vector (TopK's K) and passes over the vectors.
+CONCEPT_VECTORS = 100_000
+CONCEPTS_SHOWN = 12
+SAE_ACTIVE = 16
+SAE_EPOCHS = 30
+
 
 @dataclass(frozen=True)
 class Option:

@@ -28,7 +28,16 @@ from featviz.errors import InvalidArgumentError, LayoutError
 from featviz.imaging import normalize_size, resize
 from featviz.model import layouts as layouts_module
 from featviz.model.device import best_device, resolve_device
-from featviz.model.hooks import Recorder, captured, find_module, first_tensor, guarded, model_device, trace
+from featviz.model.hooks import (
+    Recorder,
+    captured,
+    find_module,
+    first_tensor,
+    guarded,
+    model_device,
+    scoped_hooks,
+    trace,
+)
 from featviz.model.preprocess import Preprocess, resolve_preprocess
 from featviz.model.zoo import load_model, resolve_model
 from featviz.targets import HEADS, INPUT, OUTPUT
@@ -413,6 +422,50 @@ class Prepared:
             }
 
         return seen(values), seen(grads), output.detach().float()
+
+    def output_edited(
+        self, images: torch.Tensor, layer: str, edit: Callable[[torch.Tensor], torch.Tensor]
+    ) -> torch.Tensor:
+        """The model's output for ``images`` in [0, 1] when ``layer``'s activation is replaced by
+        ``edit(activation)`` (both as objectives see it: feature maps ``(B, C, H, W)``), without
+        gradients: what a deletion test of a direction at a layer needs.
+
+        Raises:
+            InvalidArgumentError: a layer whose activation is tokens or channels-last (only
+                ``(B, C, H, W)`` maps and ``(B, C)`` vectors can be edited), an edit that changes
+                the shape, or a model that cannot run the images.
+            LayerNotFoundError: a layer the model does not have.
+        """
+        module = find_module(self.model, layer)
+        x = self.model_input(images)
+        kinds = self._kinds({layer}, (x.shape[-2], x.shape[-1]))
+        kind = kinds.get(layer)
+        if kind is not None and kind.kind not in ("nchw", "vector"):
+            raise InvalidArgumentError(
+                f"layer {layer!r} holds a {kind.kind} activation; editing it is supported for "
+                "(B, C, H, W) feature maps and (B, C) vectors only"
+            )
+
+        def replace(module: nn.Module, inputs: object, output: object) -> torch.Tensor:
+            tensor = first_tensor(output)
+            if not isinstance(output, torch.Tensor) or tensor is None or tensor.dim() not in (2, 4):
+                raise InvalidArgumentError(
+                    f"layer {layer!r} returns {type(output).__name__}; editing needs a layer that returns "
+                    "one (B, C, H, W) or (B, C) tensor"
+                )
+            edited = edit(tensor.float()).to(tensor.dtype)
+            if edited.shape != tensor.shape:
+                raise InvalidArgumentError(
+                    f"the edit of layer {layer!r} changed its shape from {tuple(tensor.shape)} to "
+                    f"{tuple(edited.shape)}"
+                )
+            return edited
+
+        with guarded(self.model), torch.no_grad(), scoped_hooks([module], hook=replace):
+            output = first_tensor(self._run(self.model, x))
+        if output is None:
+            raise InvalidArgumentError(f"the model ({self.name}) returned no tensor")
+        return output.float()
 
     def layers(self, size: int | tuple[int, int] | None = None) -> LayerTable:
         """Every addressable layer, in execution order (one forward pass of a grey image).

@@ -13,6 +13,7 @@
 - :func:`check_count`, :func:`check_folder`: arguments checked before any work.
 - :func:`interrupted`: the one message and exit status (130) after Ctrl-C.
 - :func:`progress`: the one progress bar (tqdm).
+- :func:`photo_source`: the one way a report reads many photos (a folder or a tensor), a few at a time.
 - :func:`distributed`: the rank, world size and device under ``torchrun``.
 
 Resume is by what a run keeps: renders in the render cache (explanation, activation atlas,
@@ -24,7 +25,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -38,6 +39,8 @@ from featviz.version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
+
+    from featviz.model.prepared import Prepared
 
 #: The lock file each report holds in its folder while it writes there.
 LOCK = ".featviz.lock"
@@ -204,6 +207,37 @@ def interrupted(kept: str, after: str = "") -> int:
     (``kept``: what is kept and how to resume); returns the exit status 130."""
     print(f"featviz: interrupted{' ' + after if after else ''}; {kept}", file=sys.stderr)
     return 130
+
+
+def photo_source(prepared: Prepared, photos: object) -> tuple[list[str], Callable[[int, int], torch.Tensor]]:
+    """The photos' names (paths relative to the folder, or ``"image <i>"``) and a function loading
+    photos ``[i, j)`` at the model's input size, from a folder or an ``(N, 3, H, W)`` tensor in
+    [0, 1] — how every report that reads many photos reads them, a few at a time.
+
+    Raises:
+        InvalidArgumentError: anything else, a tensor of the wrong shape or values, or a folder
+            with no images.
+    """
+    import torch
+
+    from featviz import imaging
+
+    size = prepared.default_size
+    if isinstance(photos, torch.Tensor):
+        if photos.dim() != 4 or photos.shape[1] not in (1, 3) or len(photos) == 0:
+            raise InvalidArgumentError(
+                f"photos as a tensor must be (N, 3, H, W) in [0, 1] with N >= 1, got {tuple(photos.shape)}"
+            )
+        images = imaging.check_values(photos.float())
+        if tuple(images.shape[-2:]) != tuple(size):
+            images = torch.nn.functional.interpolate(images, size=size, mode="bilinear", antialias=True)
+        return [f"image {i}" for i in range(len(images))], lambda i, j: images[i:j]
+    if isinstance(photos, (str, os.PathLike)):
+        paths = files.image_files(photos)
+        return [str(p.relative_to(photos)) for p in paths], lambda i, j: imaging.load_paths(paths[i:j], size)
+    raise InvalidArgumentError(
+        f"photos must be a folder or an (N, 3, H, W) tensor, got {type(photos).__name__}"
+    )
 
 
 def progress(total: int | None, desc: str, enabled: bool = True, unit: str = "it", **kwargs: Any) -> tqdm:  # noqa: ANN401

@@ -40,7 +40,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from featviz import files, imaging
+from featviz import files
 from featviz import options as opts
 from featviz.analysis.exemplars import crop_at
 from featviz.analysis.layout import LAYOUTS, cell_index, lay_out
@@ -160,7 +160,7 @@ def activation_atlas(
         raise InvalidArgumentError(f"min_count must be a positive int or None, got {min_count!r}")
     prepared = prepare(model, preprocess=preprocess, device=device)
     find_module(prepared.model, layer)
-    sources, load = _photo_source(prepared, photos)
+    sources, load = frame.photo_source(prepared, photos)
     seconds: dict[str, float] = {}
 
     sample = _sample(prepared, layer, len(sources), load, vectors, seed, progress)
@@ -246,26 +246,6 @@ def atlas_key(
         source = files.fingerprint(files.image_files(photos), photos)
     made_of = [source, fingerprint, layer, grid, vectors, min_count, layout, settings, __version__]
     return hashlib.sha256(json.dumps(made_of, sort_keys=True, default=str).encode()).hexdigest()[:20]
-
-
-def _photo_source(prepared: Prepared, photos: object) -> tuple[list[str], Loader]:
-    """The photos' names, and a function loading photos ``[i, j)`` at the model's input size."""
-    size = prepared.default_size
-    if isinstance(photos, torch.Tensor):
-        if photos.dim() != 4 or photos.shape[1] not in (1, 3) or len(photos) == 0:
-            raise InvalidArgumentError(
-                f"photos as a tensor must be (N, 3, H, W) in [0, 1] with N >= 1, got {tuple(photos.shape)}"
-            )
-        images = imaging.check_values(photos.float())
-        if tuple(images.shape[-2:]) != tuple(size):
-            images = torch.nn.functional.interpolate(images, size=size, mode="bilinear", antialias=True)
-        return [f"image {i}" for i in range(len(images))], lambda i, j: images[i:j]
-    if isinstance(photos, (str, os.PathLike)):
-        paths = files.image_files(photos)
-        return [str(p.relative_to(photos)) for p in paths], lambda i, j: imaging.load_paths(paths[i:j], size)
-    raise InvalidArgumentError(
-        f"photos must be a folder or an (N, 3, H, W) tensor, got {type(photos).__name__}"
-    )
 
 
 def _sample(

@@ -3,7 +3,7 @@
 const data = readData();
 const MAPS = {grad_cam: "Grad-CAM", attribution: "gradient x activation"};
 const SCALES = {
-  strength: {title: "strength scale: activation strength, Grad-CAM, channel and group maps",
+  strength: {title: "strength scale: activation strength, Grad-CAM, channel, group and concept maps",
              ticks: ["0", "half the map's peak", "the map's peak"]},
   signed: {title: "signed scale: gradient x activation",
            ticks: ["against " + data.target_name, "0", "for " + data.target_name]},
@@ -220,6 +220,42 @@ function curves(f, title) {
   return fig;
 }
 document.getElementById("faithfulness").appendChild(faithTable(data.layers));
+
+// -- concepts in this photo (explain(..., concepts=DICT)): a dictionary's concepts that add most ---
+function conceptsSection(c) {
+  const section = element("section");
+  section.id = "concepts-in-photo";
+  section.appendChild(element("h2", "", "Concepts in this photo"));
+  section.appendChild(element("div", "sub",
+    c.method.toUpperCase() + " dictionary of " + c.size + " concepts at " + c.layer + " (a " +
+    c.grid.join("x") + " grid; dictionary " + c.fingerprint + ")"));
+  section.appendChild(how(
+    "A concept is a direction in " + c.layer + "'s activation space, learned from many photos: " +
+    "each place's activation vector is read as a non-negative mix of the dictionary's concepts. " +
+    "A concept's render is a picture made to excite its direction (what it looks like to the " +
+    "model); its map is how much of it is at each place of the photo (its code, strength scale, " +
+    "scaled to its own peak). Its contribution is gradient x concept activation, summed over the " +
+    "photo: how much it adds to the score of " + data.target_name + "; the share is its part of " +
+    "what all the concepts that add to the class add together. Shown: those that add most."));
+  section.appendChild(element("div", "sub",
+    "All " + c.size + " concepts together add " + significant(c.total_contribution, 4) +
+    " to the score (gradient x reconstruction); those that add to it, " +
+    significant(c.positive_contribution, 4) + "."));
+  const row = element("div", "row");
+  for (const k of c.concepts) {
+    const caption = "concept " + k.concept + " · adds " + significant(k.contribution, 3) + " (" +
+      fixed(100 * k.share, 1) + "%) · peak code " + significant(k.peak, 3);
+    row.appendChild(pair(k.render, k.map, caption, "strength"));
+  }
+  if (!c.concepts.length) {
+    row.appendChild(element("p", "sub", "No concept of the dictionary adds to " + data.target_name +
+                                        " on this photo."));
+  }
+  row.appendChild(legendBox("strength"));
+  section.appendChild(row);
+  return section;
+}
+if (data.concepts) document.getElementById("concepts").appendChild(conceptsSection(data.concepts));
 
 // -- evolution with depth, and one section per layer ---------------------------------------------------
 const evolution = document.getElementById("evolution");

@@ -12,6 +12,7 @@
       l<i>_*.jpg          per layer i: maps over the photo, the activation grid and each of its
                           cells, the renders (JPEG: photographs and renders alike; a report stays
                           a few MB)
+      concept<j>*.jpg     with a concept dictionary: the j-th concept's render and its map
 
 File names are made from indices only; every string from the model, the photo's name or the user
 reaches the page as JSON data shown with ``textContent`` (:mod:`featviz.reports.pagekit`). Maps are
@@ -22,6 +23,7 @@ Grad-CAM, and Moreland's cool-warm diverging scale for signed maps (gradient × 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,7 @@ from featviz import files, imaging
 from featviz.analysis.faithfulness import Faithfulness
 from featviz.reports import frame
 from featviz.reports import pagekit as html
-from featviz.reports.explanation.record import Channel, ExplanationData, LayerExplanation
+from featviz.reports.explanation.record import Channel, ExplanationData, LayerExplanation, PhotoConcepts
 
 # Matplotlib's "inferno" (van der Walt & Smith 2015, perceptually uniform) at 0, 0.1, ..., 1:
 # dark (none) to bright yellow (strong). Linear between the anchors.
@@ -250,6 +252,23 @@ def write_report(explanation: ExplanationData, out: Path) -> Path:
                 "attributing": channel_entries(layer.attributing, "attr", signed=True),
             }
         )
+    concepts = None
+    if explanation.concepts is not None:
+        concepts = {
+            **_concepts_summary(explanation.concepts),
+            "concepts": [
+                {
+                    "concept": c.concept,
+                    "contribution": frame.number(c.contribution),
+                    "share": frame.number(c.share),
+                    "peak": frame.number(float(c.map.max())),
+                    "render": pictures.image(f"concept{j}.jpg", c.render.image),
+                    "map": pictures.image(f"concept{j}_map.jpg", overlay(photo, c.map)),
+                    "score": c.render.score,
+                }
+                for j, c in enumerate(explanation.concepts.concepts)
+            ],
+        }
     data = {
         "title": f"{explanation.model} · {explanation.source}",
         "model": explanation.model,
@@ -269,9 +288,10 @@ def write_report(explanation: ExplanationData, out: Path) -> Path:
         "rendering": explanation.rendering,
         "faithfulness_pending": explanation.faithfulness_pending,
         "layers": layers,
+        "concepts": concepts,
     }
     record = numbers(explanation)
-    record["files"] = {"photo": "photo.jpg", "legends": LEGENDS, "layers": layers}
+    record["files"] = {"photo": "photo.jpg", "legends": LEGENDS, "layers": layers, "concepts": concepts}
     frame.write_record(record, out / "explanation.json")
     js, css = html.asset(__package__, "page.js"), html.asset(__package__, "page.css")
     refresh = RELOAD_SECONDS if explanation.rendering or explanation.faithfulness_pending else None
@@ -333,6 +353,34 @@ def numbers(explanation: ExplanationData) -> dict[str, Any]:
             }
             for layer in explanation.layers
         ],
+        "concepts": None
+        if explanation.concepts is None
+        else {
+            **_concepts_summary(explanation.concepts),
+            "concepts": [
+                {
+                    "concept": c.concept,
+                    "contribution": frame.number(c.contribution),
+                    "share": frame.number(c.share),
+                    "render_score": c.render.score,
+                    "map": grid(c.map),
+                }
+                for c in explanation.concepts.concepts
+            ],
+        },
+    }
+
+
+def _concepts_summary(concepts: PhotoConcepts) -> dict[str, Any]:
+    """What the record and the page say of the dictionary and of all its concepts together."""
+    return {
+        "method": concepts.method,
+        "layer": concepts.layer,
+        "fingerprint": concepts.fingerprint,
+        "size": concepts.size,
+        "grid": list(concepts.grid_shape),
+        "total_contribution": frame.number(concepts.total),
+        "positive_contribution": frame.number(concepts.positive),
     }
 
 
@@ -513,7 +561,54 @@ def notebook_html(explanation: ExplanationData) -> str:
         f"({explanation.target}).",
         legends,
         e("table", header, *rows),
+        ""
+        if explanation.concepts is None
+        else _notebook_concepts(explanation.concepts, photo, explanation.target_name, img),
     )
+
+
+def _notebook_concepts(
+    concepts: PhotoConcepts,
+    photo: torch.Tensor,
+    target_name: str,
+    img: Callable[[torch.Tensor | None, str], str],
+) -> str:
+    """The notebook's "Concepts in this photo": per concept its contribution, render and map."""
+    e = html.element
+    header = e("tr", *(e("th", name) for name in ("concept", "contribution (share)", "render", "map")))
+    rows = [
+        e(
+            "tr",
+            e("td", str(c.concept)),
+            e("td", f"{c.contribution:.4g} ({100 * c.share:.1f} %)"),
+            e("td", img(c.render.image, f"render: {concepts.layer} concept {c.concept}")),
+            e("td", img(overlay(photo, c.map), f"map: {concepts.layer} concept {c.concept}")),
+        )
+        for c in concepts.concepts
+    ]
+    return e(
+        "div",
+        e("h4", "Concepts in this photo"),
+        e("p", _CONCEPTS_HOW.format(layer=concepts.layer, target=target_name)),
+        e(
+            "p",
+            f"{concepts.method.upper()} dictionary of {concepts.size} concepts at {concepts.layer}; all "
+            f"of them add {concepts.total:.4g} to the score, those that add to it "
+            f"{concepts.positive:.4g}. Maps on the strength scale.",
+        ),
+        e("table", header, *rows) if rows else e("p", f"No concept adds to {target_name} here."),
+    )
+
+
+# The how-to-read of the concepts (the notebook's; page.js has the page's, in the same words).
+_CONCEPTS_HOW = (
+    "A concept is a direction in {layer}'s activation space, learned from many photos: each place's "
+    "activation vector is read as a non-negative mix of the dictionary's concepts. A concept's render "
+    "is a picture made to excite its direction (what it looks like to the model); its map is how much "
+    "of it is at each place of the photo (its code, scaled to its own peak). Its contribution is "
+    "gradient x concept activation, summed over the photo: how much it adds to the score of "
+    "{target}; the share is its part of what all the concepts that add to the class add together."
+)
 
 
 # Static markup only: every string from the model or the user is set from the JSON data with
@@ -551,6 +646,7 @@ chance does. Believe a map that clearly beats the random orders on both (the ver
 between layers, prefer the larger insertion &minus; deletion (Petsiuk et al. 2018, RISE).</p>
 <div id="faithfulness"></div>
 </section>
+<div id="concepts"></div>
 <h2>Evolution with depth: each layer's top channel on this photo</h2>
 <p class="how">Per layer, the channel with the highest mean activation on the photo: its render
 (what the channel responds to) and its map (where it fires on the photo, strength scale).</p>

@@ -45,6 +45,53 @@ class Group:
 
 
 @dataclass
+class ConceptInPhoto:
+    """A concept of a dictionary on the photo: how much it adds to the class, where it is, and
+    what it looks like.
+
+    Attributes:
+        concept: its index in the dictionary.
+        contribution: gradient × concept activation through the decoder, summed over positions
+            (:func:`featviz.analysis.dictionary.contributions`): what it adds to the class score.
+        share: its part of the sum of the positive contributions of all the dictionary's concepts.
+        map: ``(H, W)`` its code at each position of the layer's grid.
+        direction: ``(C,)`` its direction in the layer's activation space (what its render shows).
+        render: the render of the direction.
+    """
+
+    concept: int
+    contribution: float
+    share: float
+    map: torch.Tensor
+    direction: torch.Tensor
+    render: Render
+
+
+@dataclass
+class PhotoConcepts:
+    """The concepts of a dictionary that add most to the class on the photo.
+
+    Attributes:
+        method, layer, fingerprint, size: the dictionary's (:class:`featviz.analysis.dictionary.Dictionary`).
+        grid_shape: the layer's spatial grid (H, W), the shape of every concept's map.
+        total: the contributions of all ``size`` concepts added up: the gradient · (reconstruction
+            − bias) summed over positions.
+        positive: the positive contributions added up (what ``share`` divides by).
+        concepts: those with a positive contribution, largest first, at most
+            :data:`featviz.reports.explanation.report.CONCEPTS`.
+    """
+
+    method: str
+    layer: str
+    fingerprint: str
+    size: int
+    grid_shape: tuple[int, int]
+    total: float
+    positive: float
+    concepts: list[ConceptInPhoto]
+
+
+@dataclass
 class LayerExplanation:
     """What one layer sees in the photo.
 
@@ -100,6 +147,8 @@ class ExplanationData:
         seconds: wall time; ``rendered``/``reused``: renders made anew / taken from the cache.
         interrupted: Ctrl-C stopped the renders; those missing have no image.
         fingerprint: the model's weights fingerprint (for the record's provenance).
+        concepts: with ``explain(concepts=...)``, the dictionary's concepts that add most to the
+            class on the photo (None without a dictionary).
         stages: wall time per stage (s): ``analysis`` (the model on the photo: predictions, maps,
             groups, attribution), ``first page``, ``faithfulness``, ``renders`` and ``pages``
             (rewriting the report as it fills in); they add up to ``seconds``, which is taken
@@ -124,6 +173,7 @@ class ExplanationData:
     stages: dict[str, float] = field(default_factory=dict)
     #: The faithfulness curves are still being measured (a first page written before them).
     faithfulness_pending: bool = False
+    concepts: PhotoConcepts | None = None
 
     @property
     def evolution(self) -> list[Channel]:

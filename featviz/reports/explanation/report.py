@@ -18,7 +18,11 @@ model's depth:
 5. **evolution with depth** — per layer, its top channel's render and map (:attr:`Explanation.evolution`);
 6. **faithfulness** — for each layer's Grad-CAM and gradient × activation, the deletion and
    insertion curves of the photo's pixels in the map's order (Petsiuk et al. 2018, RISE) against
-   random orders (:mod:`featviz.analysis.faithfulness`): which map to believe.
+   random orders (:mod:`featviz.analysis.faithfulness`): which map to believe;
+7. **concepts in this photo** (with a concept dictionary, :mod:`featviz.analysis.dictionary`) —
+   the dictionary's concepts that add most to the class at its layer, by gradient × concept
+   activation through the decoder (CRAFT, Fel et al. 2023): each with its map over the photo and
+   the render of its direction.
 
 Renders go through a :class:`~featviz.rendering.cache.RenderCache` (on disk, keyed by model weights,
 unit or exact direction, and settings; atlases of the same model serve as sources), so a second
@@ -42,6 +46,8 @@ from torch import nn
 from featviz import files, imaging
 from featviz import options as opts
 from featviz.analysis.attribution import grad_cam, gradient_x_activation
+from featviz.analysis.dictionary import Dictionary, contributions
+from featviz.analysis.dictionary import load as load_dictionary
 from featviz.analysis.faithfulness import Faithfulness, deletion_insertion
 from featviz.analysis.nmf import nmf
 from featviz.errors import InvalidArgumentError
@@ -53,9 +59,11 @@ from featviz.reports import frame
 from featviz.reports.explanation import page
 from featviz.reports.explanation.record import (
     Channel,
+    ConceptInPhoto,
     ExplanationData,
     Group,
     LayerExplanation,
+    PhotoConcepts,
     Render,
 )
 from featviz.targets import OUTPUT
@@ -72,6 +80,8 @@ REFRESH_SECONDS = 20
 #: orders (shared by every map of an explanation): 2 * (steps + 1) passes of the model per map.
 FAITHFULNESS_STEPS = 16
 FAITHFULNESS_RANDOM_ORDERS = 3
+#: With a concept dictionary: the concepts shown, those with the largest positive contributions.
+CONCEPTS = 6
 
 
 class Explanation(ExplanationData, frame.Report):
@@ -98,6 +108,7 @@ def explain(
     atlases: Iterable[str | os.PathLike[str]] = (),
     render: bool = True,
     faithfulness: bool = True,
+    concepts: str | os.PathLike[str] | Dictionary | None = None,
     class_names: Sequence[str] | None = None,
     device: torch.device | str | None = None,
     preprocess: object = None,
@@ -133,6 +144,11 @@ def explain(
             orders (:func:`measure_faithfulness`): about 34 passes of the model per map and 100
             for chance, 440 for five layers (EfficientNet-Lite0 on two busy CPU cores: about
             40 s more than the 2 s of ``render=False`` alone).
+        concepts: a concept dictionary of this model (the ``dictionary.pt`` that ``featviz
+            concepts`` writes, or a :class:`~featviz.analysis.dictionary.Dictionary`): adds the
+            :data:`CONCEPTS` concepts that add most to the class at the dictionary's layer, each
+            with its contribution (gradient × concept activation), its map and its render
+            (:attr:`Explanation.concepts`).
         class_names: names of the output classes (default: ImageNet's for 1000 classes).
         device, preprocess: as in :func:`featviz.prepare`.
         progress: a progress bar over the renders.
@@ -151,16 +167,20 @@ def explain(
     Raises:
         LayerNotFoundError: a layer the model does not have.
         InvalidArgumentError: a layer without a spatial grid, an output that is not class
-            scores, a bad photo, or another unusable argument.
+            scores, a bad photo, a concept dictionary that is missing, unreadable or not of this
+            model's layer (its layer or its channel count), or another unusable argument.
     """
     start = time.perf_counter()
     for name, value in {"grid": grid, "top": top, "steps": steps}.items():
         frame.check_count(name, value)
     frame.check_count("groups", groups, 0)
     frame.check_size(size)
+    dictionary = _dictionary(concepts)
     prepared = prepare(model, preprocess=preprocess, device=device)
     photo, source = _photo(prepared, image)
     chosen = _layers(prepared, layers)
+    if dictionary is not None:
+        _check_dictionary(prepared, dictionary)
     logits = prepared.activations(photo, {OUTPUT})[OUTPUT]
     if logits.dim() != 2:
         raise InvalidArgumentError(
@@ -176,7 +196,8 @@ def explain(
     probs = logits[0].softmax(0)
     best = probs.topk(min(5, count))
     predictions = [(int(i), names[int(i)], float(p)) for p, i in zip(best.values, best.indices, strict=True)]
-    acts, grads, _ = prepared.gradients(photo, chosen, lambda out: out[:, target])
+    at = chosen if dictionary is None else [*chosen, dictionary.layer]
+    acts, grads, _ = prepared.gradients(photo, at, lambda out: out[:, target])
 
     layer_explanations = [
         _explain_layer(layer, acts[layer][0], grads[layer][0], grid, groups, top) for layer in chosen
@@ -192,6 +213,9 @@ def explain(
         layers=layer_explanations,
         settings=settings,
         fingerprint=model_fingerprint(prepared),
+        concepts=None
+        if dictionary is None
+        else concepts_in_photo(dictionary, acts[dictionary.layer], grads[dictionary.layer]),
     )
     explanation.stages["analysis"] = time.perf_counter() - start
     writer = _Writer(explanation, out_dir, start)
@@ -323,6 +347,91 @@ def _explain_layer(
     )
 
 
+# -- concepts in the photo ------------------------------------------------------------------------
+
+
+def concepts_in_photo(
+    dictionary: Dictionary, activation: torch.Tensor, gradient: torch.Tensor, count: int = CONCEPTS
+) -> PhotoConcepts:
+    """The concepts of ``dictionary`` that add most to a class score on a photo.
+
+    Args:
+        dictionary: a concept dictionary of the layer.
+        activation, gradient: ``(1, C, H, W)`` the layer's activation on the photo and the class
+            score's gradient with respect to it.
+        count: the most concepts kept; only those with a positive contribution are.
+
+    Returns:
+        The contributions of all the dictionary's concepts added up (``total``) and of the
+        positive ones (``positive``), and the kept concepts, largest contribution first, each with
+        its share of ``positive``, its map of codes over the grid and its direction.
+    """
+    activation, gradient = activation.detach().float().cpu(), gradient.detach().float().cpu()
+    codes, contribution = contributions(dictionary, activation, gradient)
+    codes, contribution = codes[0], contribution[0]
+    positive = float(contribution.clamp(min=0).sum())
+    order = contribution.argsort(descending=True)[:count].tolist()
+    return PhotoConcepts(
+        method=dictionary.method,
+        layer=dictionary.layer,
+        fingerprint=dictionary.fingerprint(),
+        size=dictionary.size,
+        grid_shape=(codes.shape[1], codes.shape[2]),
+        total=float(contribution.sum()),
+        positive=positive,
+        concepts=[
+            ConceptInPhoto(
+                concept=i,
+                contribution=float(contribution[i]),
+                share=float(contribution[i]) / positive,
+                map=codes[i],
+                direction=dictionary.directions[i].clone(),
+                render=Render(f"{dictionary.layer} concept {i}"),
+            )
+            for i in order
+            if contribution[i] > 0
+        ],
+    )
+
+
+def _dictionary(concepts: str | os.PathLike[str] | Dictionary | None) -> Dictionary | None:
+    if concepts is None or isinstance(concepts, Dictionary):
+        return concepts
+    if isinstance(concepts, (str, os.PathLike)):
+        return load_dictionary(concepts)
+    raise InvalidArgumentError(
+        f"concepts must be the path of a dictionary.pt written by `featviz concepts` or a "
+        f"featviz.analysis.dictionary.Dictionary, got a {type(concepts).__name__}"
+    )
+
+
+def _check_dictionary(prepared: Prepared, dictionary: Dictionary) -> None:
+    """The dictionary fits the model: its layer runs, has a grid, and has its channel count."""
+    table = {info.layer: info for info in prepared.layers()}
+    info = table.get(dictionary.layer)
+    remedy = (
+        "learn one on this model with `featviz concepts MODEL LAYER PHOTO_DIR` (`featviz layers "
+        "MODEL` lists its layers)"
+    )
+    if info is None:
+        raise InvalidArgumentError(
+            f"the concept dictionary was learned at layer {dictionary.layer!r}, which this model "
+            f"({prepared.name}) does not have; give a dictionary of this model's layers, or {remedy}"
+        )
+    if not facts.has_grid(info):
+        raise InvalidArgumentError(
+            f"the concept dictionary's layer {dictionary.layer!r} has output shape {info.shape}, no "
+            "spatial grid, so its concepts have no place on the photo; give a dictionary of a layer "
+            "with feature maps or patch tokens"
+        )
+    if info.channels != dictionary.channels:
+        raise InvalidArgumentError(
+            f"the concept dictionary has {dictionary.channels}-channel directions, but this model's "
+            f"layer {dictionary.layer!r} has {info.channels} channels, so it was learned on another "
+            f"model; give the dictionary of this model, or {remedy}"
+        )
+
+
 # -- which map to believe ------------------------------------------------------------------------
 
 
@@ -399,6 +508,9 @@ def _render(
                 wanted.append((cell, queue.direction(layer.layer, layer.cell_vectors[index])))
         for group in layer.groups:
             wanted.append((group.render, queue.direction(layer.layer, group.weights)))
+    if explanation.concepts is not None:
+        for concept in explanation.concepts.concepts:
+            wanted.append((concept.render, queue.direction(explanation.concepts.layer, concept.direction)))
 
     def fill() -> None:
         explanation.rendered, explanation.reused = queue.rendered, queue.reused
@@ -429,11 +541,15 @@ def _photo(prepared: Prepared, image: object) -> tuple[torch.Tensor, str]:
 __all__ = [
     "explain",
     "measure_faithfulness",
+    "concepts_in_photo",
     "Explanation",
     "LayerExplanation",
     "Channel",
     "Group",
     "Render",
+    "ConceptInPhoto",
+    "PhotoConcepts",
+    "CONCEPTS",
     "DEFAULT_GRID",
     "DEFAULT_GROUPS",
     "DEFAULT_TOP",

@@ -244,6 +244,7 @@ def train_sae(
     lr: float = SAE_LR,
     checkpoint: str | os.PathLike[str] | None = None,
     progress: Callable[[int, int, float], None] | None = None,
+    device: torch.device | str | None = None,
 ) -> Dictionary | None:
     """A TopK sparse autoencoder with ``k`` latents (default :data:`SAE_EXPANSION` × channels) from
     ``(N, C)`` activation vectors.
@@ -254,6 +255,7 @@ def train_sae(
         progress: called after each step with ``(step, steps, loss)``; a KeyboardInterrupt raised
             in it or during a step stops training, with the checkpoint of the last finished epoch
             kept.
+        device: where to train (default: where ``x`` is); the dictionary comes back on the CPU.
 
     Returns:
         The dictionary, or None when Ctrl-C stopped training (the checkpoint, if any, is kept).
@@ -263,6 +265,8 @@ def train_sae(
     """
     k = SAE_EXPANSION * x.shape[1] if k is None else k
     x = _checked(x, 1)
+    where = x.device if device is None else torch.device(device)
+    x = x.to(where)
     n, c = x.shape
     if isinstance(active, bool) or not isinstance(active, int) or not 1 <= active < k:
         raise InvalidArgumentError(f"active must be an int from 1 to k - 1 = {k - 1}, got {active!r}")
@@ -274,13 +278,13 @@ def train_sae(
     if scale <= 0:
         raise InvalidArgumentError("the activation vectors are all equal; no concepts can be learned")
     z = (x - bias) / scale
-    decoder = torch.randn(k, c, generator=generator)
+    decoder = torch.randn(k, c, generator=generator).to(where)
     decoder /= decoder.norm(dim=1, keepdim=True)
     params = {
         "decoder": decoder,
         "encoder": decoder.T.clone(),
-        "encoder_bias": torch.zeros(k),
-        "bias": torch.zeros(c),
+        "encoder_bias": torch.zeros(k, device=where),
+        "bias": torch.zeros(c, device=where),
     }
     for tensor in params.values():
         tensor.requires_grad_(True)
@@ -306,7 +310,7 @@ def train_sae(
             order = torch.randperm(n, generator=generator)
             for i in range(per_epoch):
                 rows = order[i * batch : (i + 1) * batch]
-                loss = _sae_step(z[rows], params, active, optimizer)
+                loss = _sae_step(z[rows.to(where)], params, active, optimizer)
                 if progress is not None:
                     progress(epoch * per_epoch + i + 1, steps, loss)
             epoch += 1
@@ -314,7 +318,7 @@ def train_sae(
                 state = {
                     "key": key,
                     "epoch": epoch,
-                    "params": {name: t.detach().clone() for name, t in params.items()},
+                    "params": {name: t.detach().cpu().clone() for name, t in params.items()},
                     "optimizer": optimizer.state_dict(),
                     "generator": generator.get_state(),
                 }
@@ -328,10 +332,10 @@ def train_sae(
         return Dictionary(
             "sae",
             layer,
-            directions.detach().clone(),
-            bias + params["bias"].detach() * scale,
-            encoder=params["encoder"].detach().clone(),
-            encoder_bias=params["encoder_bias"].detach().clone(),
+            directions.detach().cpu().clone(),
+            (bias + params["bias"].detach() * scale).cpu(),
+            encoder=params["encoder"].detach().cpu().clone(),
+            encoder_bias=params["encoder_bias"].detach().cpu().clone(),
             active=active,
             scale=scale,
         )

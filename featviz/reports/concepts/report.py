@@ -191,7 +191,9 @@ def concepts(
         raise InvalidArgumentError(f"active must be from 1 to k - 1 = {size_k - 1}, got {active!r}")
 
     tick = time.perf_counter()
-    dictionary = _learn(sample.vectors, layer, method, size_k, active, epochs, seed, checkpoint, progress)
+    dictionary = _learn(
+        sample.vectors, layer, method, size_k, active, epochs, seed, checkpoint, progress, prepared.device
+    )
     dictionary.stats.update(dictionaries.quality(dictionary, sample.vectors))
     dictionary.stats.update({"vectors": len(sample.vectors), "photos": len(sources), "seed": seed})
     seconds["dictionary"] = time.perf_counter() - tick
@@ -415,6 +417,7 @@ def _learn(
     seed: int,
     checkpoint: str | os.PathLike[str] | None,
     progress: bool,
+    device: torch.device,
 ) -> Dictionary:
     if method == "nmf":
         return dictionaries.learn_nmf(vectors, layer, k, seed)
@@ -426,7 +429,7 @@ def _learn(
             bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
 
         learned = dictionaries.train_sae(
-            vectors, layer, k, active, seed, epochs, checkpoint=checkpoint, progress=step
+            vectors, layer, k, active, seed, epochs, checkpoint=checkpoint, progress=step, device=device
         )
     if learned is None:
         raise KeyboardInterrupt

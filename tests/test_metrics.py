@@ -198,6 +198,20 @@ def test_a_render_of_the_units_colour_explains_it_and_its_opposite_does_not(tmp_
     assert bad.natural == good.natural
 
 
+def test_two_afc_on_the_pool_responses_is_interpretability(tmp_path) -> None:
+    pool = _colour_pool(tmp_path)
+    model, judge = _Redness(), _MeanColour()
+    render = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    kwargs = {"pool": pool, "judges": [judge], "pairs": 50, "share": 0.2, "seed": 3}
+    responses = metrics.pool_responses(model, ["colour:0"], pool)[:, 0]
+    whole = metrics.interpretability(model, "colour:0", render, **kwargs)
+    assert metrics.two_afc(responses, render, **kwargs) == whole
+    with pytest.raises(featviz.InvalidArgumentError, match="one number per crop"):
+        metrics.two_afc(responses[:-1], render, **kwargs)
+    with pytest.raises(featviz.InvalidArgumentError, match="dead unit"):
+        metrics.two_afc(torch.zeros(len(pool)), render, **kwargs)
+
+
 def test_too_few_photos_for_the_exemplars_is_a_clear_error(tmp_path) -> None:
     from PIL import Image
 

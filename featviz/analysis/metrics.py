@@ -28,7 +28,8 @@ What a person sees, and whether a render explains its unit (these use the larger
 - :func:`interpretability` — a machine two-alternative test after the human studies (Borowski et
   al. 2021) and MIS (Zimmermann et al. 2024): from the render, can a judge model tell which of two
   photos excites the unit more? Reported beside the same test answered from 1 and 9 natural
-  exemplars.
+  exemplars. :func:`two_afc` asks the same questions of any unit whose responses to the pool are
+  given (a concept's codes, say).
 - :func:`path_similarity` — Geirhos et al.'s (2024) check: do the layers below the unit process the
   render like the unit's top natural exemplars?
 """
@@ -362,7 +363,7 @@ def _setup(prepared: Prepared) -> str:
 
 @dataclass(frozen=True)
 class Interpretability:
-    """The result of :func:`interpretability`: shares of query pairs answered right.
+    """The result of :func:`interpretability` and :func:`two_afc`: shares of query pairs answered right.
 
     Attributes:
         score: from the given references (the renders); 0.5 is chance.
@@ -395,13 +396,14 @@ def interpretability(
 
     The human studies (Borowski et al. 2021) show people a unit's references and ask which of
     two new photos excites it more; MIS (Zimmermann et al. 2024) lets a model answer instead.
-    Here: the pool's crops are ranked by the unit. Each query pair is one crop from the top
-    ``share`` and one from the bottom ``share``; a judge the render never used (Lite1 and Lite2
-    by default) picks the query whose pooled features are closer (cosine, mean over the
-    references) to the references. The score is how often it picks the more exciting one,
-    averaged over the judges; ties count half. The same pairs are asked with the unit's top
-    ``k`` natural crops as references, taken only from photos other than the pair's two (so no
-    reference is a crop or mirror image of a query): the natural-exemplar baseline.
+    Here: the pool's crops are ranked by the unit (:func:`pool_responses`), then :func:`two_afc`
+    asks the questions. Each query pair is one crop from the top ``share`` and one from the
+    bottom ``share``; a judge the render never used (Lite1 and Lite2 by default) picks the query
+    whose pooled features are closer (cosine, mean over the references) to the references. The
+    score is how often it picks the more exciting one, averaged over the judges; ties count half.
+    The same pairs are asked with the unit's top ``k`` natural crops as references, taken only
+    from photos other than the pair's two (so no reference is a crop or mirror image of a query):
+    the natural-exemplar baseline.
 
     Args:
         renders: ``(K, 3, H, W)``, one or more renders of this unit (all are references).
@@ -409,17 +411,80 @@ def interpretability(
         pairs: query pairs to ask (fewer if the pool has fewer).
         exemplars: the numbers of natural references for the baseline.
 
+    Raises:
+        InvalidArgumentError: ``share`` outside (0, 0.5], a unit that responds the same to the top
+            and bottom crops, or a pool with too few photos for the exemplars (the message names
+            the target).
+
     Example:
         >>> result = featviz.render(model, "blocks.4:12")
         >>> featviz.metrics.interpretability(model, "blocks.4:12", result.images)
         Interpretability(score=0.84, stderr=0.02, natural={1: (0.78, 0.03), 9: (0.88, 0.02)}, pairs=200)
     """
     pool = natural_pool() if pool is None else pool
-    if not 0 < share <= 0.5:
-        raise InvalidArgumentError(f"share must be in (0, 0.5], got {share!r}")
+    _check_share(share)
+    responses = pool_responses(model, [target], pool, preprocess)[:, 0]
+    try:
+        return two_afc(
+            responses,
+            renders,
+            pool=pool,
+            judges=judges,
+            pairs=pairs,
+            exemplars=exemplars,
+            share=share,
+            seed=seed,
+        )
+    except InvalidArgumentError as error:
+        raise type(error)(f"{target}: {error}") from None
+
+
+def two_afc(
+    responses: torch.Tensor,
+    renders: torch.Tensor,
+    *,
+    pool: NaturalPool | None = None,
+    judges: Sequence[nn.Module | str] = JUDGES,
+    pairs: int = 200,
+    exemplars: Sequence[int] = (1, 9),
+    share: float = 0.05,
+    seed: int = 0,
+) -> Interpretability:
+    """The 2-AFC test of :func:`interpretability` for any unit whose response to every crop of
+    the pool is known — a channel (:func:`pool_responses`), a concept's mean code, a direction.
+
+    Example:
+        >>> responses = featviz.metrics.pool_responses(model, ["blocks.4:12"])[:, 0]
+        >>> featviz.metrics.two_afc(responses, result.images)  # = interpretability(model, "blocks.4:12", ...)
+
+    Args:
+        responses: ``(N,)`` the unit's response to each of the pool's ``N`` crops, in the pool's
+            order; larger is more exciting.
+        renders: ``(K, 3, H, W)`` (or one ``(3, H, W)``), the references to judge from.
+        pool: the natural crops the responses are of (default :func:`featviz.natural.natural_pool`).
+        judges: the judge models (zoo names or modules), averaged over.
+        pairs: query pairs to ask (fewer if the pool has fewer).
+        exemplars: the numbers of natural references for the baseline.
+        share: the top and bottom share of the ranked crops the queries come from.
+        seed: of the generator that draws the pairs.
+
+    Returns:
+        An :class:`Interpretability`.
+
+    Raises:
+        InvalidArgumentError: ``share`` outside (0, 0.5], responses that are not one per crop,
+            responses equal on the top and bottom crops (a dead unit), or a pool with too few
+            photos for the exemplars.
+    """
+    pool = natural_pool() if pool is None else pool
+    _check_share(share)
+    if responses.shape != (len(pool),):
+        raise InvalidArgumentError(
+            f"responses must be one number per crop of the pool, shape ({len(pool)},), got "
+            f"{tuple(responses.shape)}; take a column of pool_responses(model, targets, pool)"
+        )
     if renders.dim() == 3:
         renders = renders[None]
-    responses = pool_responses(model, [target], pool, preprocess)[:, 0]
     order = responses.argsort(descending=True)
     q = min(max(1, round(share * len(pool))), len(pool) // 2)
     top, bottom = order[:q], order[-q:]
@@ -430,7 +495,7 @@ def interpretability(
     positive, negative = positive[differ][:pairs], negative[differ][:pairs]
     if not len(positive):
         raise InvalidArgumentError(
-            f"{target} responds the same to the top and bottom crops of the pool (a dead unit?); "
+            "the unit responds the same to the top and bottom crops of the pool (a dead unit?); "
             "there is nothing to tell apart"
         )
     chosen = positive
@@ -449,6 +514,11 @@ def interpretability(
             neg = (feats[negative] * prototypes).sum(1)
             natural[k] += _answers(pos, neg) / len(judges)
     return Interpretability(*_share(ours), {k: _share(v) for k, v in natural.items()}, len(chosen))
+
+
+def _check_share(share: float) -> None:
+    if not 0 < share <= 0.5:
+        raise InvalidArgumentError(f"share must be in (0, 0.5], got {share!r}")
 
 
 def _exemplars_beside(

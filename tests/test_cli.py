@@ -211,6 +211,7 @@ def test_cli_explains_a_state_dict_file(tmp_path, tiny, capsys) -> None:
         ("explain", ["--cache", "--no-cache", "--atlas", "--no-render", "-q", "--steps", "--size", "--lr"]),
         ("diagnose", ["--cache", "--no-cache", "--atlas", "--no-render", "-q", "--steps", "--seed"]),
         ("activation-atlas", ["--cache", "--no-cache", "--no-render", "-q", "--steps", "--size", "--lr"]),
+        ("concepts", ["--cache", "--no-cache", "--no-render", "-q", "--steps", "--size", "--method", "-k"]),
         ("atlas", ["-q", "--steps", "--size", "--lr"]),
         ("microscope", ["-q", "--steps", "--size", "--lr"]),
     ],

@@ -254,3 +254,30 @@ def test_bad_layers_and_photos_get_clear_errors(tmp_path) -> None:
         featviz.concepts(Planted(), "mix", [1, 2], **FAST)
     with pytest.raises(InvalidArgumentError, match="too few to learn"):
         featviz.concepts(Planted(), "mix", _photos(1), k=12, vectors=16, **FAST)
+
+
+def test_the_vectors_cap_bounds_the_sample_even_with_more_photos_than_vectors() -> None:
+    found = featviz.concepts(Planted(), "mix", _photos(40), k=2, vectors=16, render=False, **FAST)
+    assert found.vectors == 16 and found.photos == 40
+    found = featviz.concepts(Planted(), "mix", _photos(6), k=2, vectors=100, render=False, **FAST)
+    assert found.vectors == 100  # 16 or 17 from each photo
+
+
+class _Twice(nn.Module):
+    """One ReLU module called twice: on the input, then on the input plus one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 2, 1)
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        first = self.relu(self.conv(x))
+        return (first + self.relu(first + 1)).mean((2, 3))
+
+
+def test_an_edit_changes_only_the_layers_first_call() -> None:
+    prepared = featviz.prepare(_Twice(), preprocess="none")
+    images = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    edited = prepared.output_edited(images, "relu", torch.zeros_like)
+    assert torch.allclose(edited, torch.ones(2, 2))  # 0 + relu(0 + 1): the second call untouched

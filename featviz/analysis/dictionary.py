@@ -181,7 +181,13 @@ def load(path: str | os.PathLike[str]) -> Dictionary:
             f"{os.fspath(path)!r} is not a concept dictionary featviz can read ({type(error).__name__}); "
             "give the dictionary.pt that `featviz concepts` wrote"
         ) from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT or state.get("method") not in METHODS:
+    keys = {"layer", "directions", "bias", "encoder", "encoder_bias", "active", "scale", "signed", "stats"}
+    if (
+        not isinstance(state, dict)
+        or state.get("format") != FORMAT
+        or state.get("method") not in METHODS
+        or not keys <= set(state)
+    ):
         raise InvalidArgumentError(
             f"{os.fspath(path)!r} is not a featviz concept dictionary (format {FORMAT}); give the "
             "dictionary.pt that `featviz concepts` wrote"
@@ -263,8 +269,13 @@ def train_sae(
     Raises:
         InvalidArgumentError: too few vectors, ``active`` not below ``k``, or vectors all zero.
     """
-    k = SAE_EXPANSION * x.shape[1] if k is None else k
     x = _checked(x, 1)
+    k = SAE_EXPANSION * x.shape[1] if k is None else k
+    for name, value, low in (("k", k, 2), ("epochs", epochs, 1), ("batch", batch, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise InvalidArgumentError(f"{name} must be an int >= {low}, got {value!r}")
+    if not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
+        raise InvalidArgumentError(f"lr must be a positive number, got {lr!r}")
     where = x.device if device is None else torch.device(device)
     x = x.to(where)
     n, c = x.shape
@@ -297,8 +308,11 @@ def train_sae(
     epoch = 0
     path = None if checkpoint is None else Path(checkpoint)
     if path is not None and path.exists():
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        if saved.get("key") == key:
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001 - a checkpoint that cannot be read is started over
+            saved = None
+        if isinstance(saved, dict) and saved.get("key") == key:
             with torch.no_grad():
                 for name, tensor in params.items():
                     tensor.copy_(saved["params"][name])

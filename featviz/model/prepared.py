@@ -427,45 +427,72 @@ class Prepared:
         self, images: torch.Tensor, layer: str, edit: Callable[[torch.Tensor], torch.Tensor]
     ) -> torch.Tensor:
         """The model's output for ``images`` in [0, 1] when ``layer``'s activation is replaced by
-        ``edit(activation)`` (both as objectives see it: feature maps ``(B, C, H, W)``), without
-        gradients: what a deletion test of a direction at a layer needs.
+        ``edit(activation)``, without gradients: what a deletion test of a direction at a layer
+        needs. ``edit`` sees and returns the activation as objectives see it (feature maps and
+        patch-token grids ``(B, C, H, W)``, vectors ``(B, C)``); channels-last maps and tokens
+        are mapped back to the layer's own layout (prefix tokens left as they are). Only the
+        layer's first call in the forward pass is edited, the call every recording reads.
 
         Raises:
-            InvalidArgumentError: a layer whose activation is tokens or channels-last (only
-                ``(B, C, H, W)`` maps and ``(B, C)`` vectors can be edited), an edit that changes
-                the shape, or a model that cannot run the images.
+            InvalidArgumentError: a layer whose activation cannot be edited (see
+                :meth:`check_editable`), an edit that changes the shape, or a model that cannot
+                run the images.
             LayerNotFoundError: a layer the model does not have.
         """
         module = find_module(self.model, layer)
         x = self.model_input(images)
-        kinds = self._kinds({layer}, (x.shape[-2], x.shape[-1]))
-        kind = kinds.get(layer)
-        if kind is not None and kind.kind not in ("nchw", "vector"):
-            raise InvalidArgumentError(
-                f"layer {layer!r} holds a {kind.kind} activation; editing it is supported for "
-                "(B, C, H, W) feature maps and (B, C) vectors only"
-            )
+        kind = self.check_editable(layer, (x.shape[-2], x.shape[-1]))
+        calls: list[int] = []
 
-        def replace(module: nn.Module, inputs: object, output: object) -> torch.Tensor:
-            tensor = first_tensor(output)
-            if not isinstance(output, torch.Tensor) or tensor is None or tensor.dim() not in (2, 4):
+        def replace(module: nn.Module, inputs: object, output: object) -> torch.Tensor | None:
+            calls.append(1)
+            if len(calls) > 1:
+                return None
+            if not isinstance(output, torch.Tensor):
                 raise InvalidArgumentError(
                     f"layer {layer!r} returns {type(output).__name__}; editing needs a layer that returns "
-                    "one (B, C, H, W) or (B, C) tensor"
+                    "one tensor"
                 )
-            edited = edit(tensor.float()).to(tensor.dtype)
-            if edited.shape != tensor.shape:
+            seen = layouts_module.canonical(layer, output.float(), kind)[layer]
+            edited = edit(seen)
+            if edited.shape != seen.shape:
                 raise InvalidArgumentError(
-                    f"the edit of layer {layer!r} changed its shape from {tuple(tensor.shape)} to "
+                    f"the edit of layer {layer!r} changed its shape from {tuple(seen.shape)} to "
                     f"{tuple(edited.shape)}"
                 )
-            return edited
+            if kind is not None and kind.kind == "nhwc":
+                return edited.permute(0, 2, 3, 1).to(output.dtype)
+            if kind is not None and kind.kind == "tokens":
+                tokens = output.clone()
+                tokens[:, kind.prefix :] = edited.flatten(2).transpose(1, 2).to(output.dtype)
+                return tokens
+            return edited.to(output.dtype)
 
         with guarded(self.model), torch.no_grad(), scoped_hooks([module], hook=replace):
             output = first_tensor(self._run(self.model, x))
         if output is None:
             raise InvalidArgumentError(f"the model ({self.name}) returned no tensor")
         return output.float()
+
+    def check_editable(self, layer: str, size: tuple[int, int] | None = None) -> layouts_module.Layout | None:
+        """Check before any work that :meth:`output_edited` can edit ``layer``: a feature map
+        (channels-first or -last), tokens on a patch grid, or a vector; returns its layout.
+
+        Raises:
+            InvalidArgumentError: tokens without a patch grid, or attention maps.
+            LayoutError: a layout featviz cannot decide (it says how to give it).
+            LayerNotFoundError: a layer the model does not have.
+        """
+        find_module(self.model, layer)
+        kind = self._kinds({layer}, size or self.default_size).get(layer)
+        if kind is not None and not (
+            kind.kind in ("nchw", "nhwc", "vector") or (kind.kind == "tokens" and kind.patch_grid is not None)
+        ):
+            raise InvalidArgumentError(
+                f"layer {layer!r} holds a {kind.kind} activation without a spatial grid; editing (and "
+                "concepts) need (C, H, W) feature maps, tokens on a patch grid, or a vector per image"
+            )
+        return kind
 
     def layers(self, size: int | tuple[int, int] | None = None) -> LayerTable:
         """Every addressable layer, in execution order (one forward pass of a grey image).

@@ -40,7 +40,6 @@ from featviz.analysis.dictionary import Dictionary
 from featviz.analysis.exemplars import crop_at
 from featviz.errors import InvalidArgumentError
 from featviz.model import facts
-from featviz.model.hooks import find_module
 from featviz.model.prepared import Prepared, prepare
 from featviz.rendering.cache import CachedRenderer, RenderCache, make_cache, model_fingerprint, plain
 from featviz.rendering.queue import RenderQueue
@@ -166,9 +165,15 @@ def concepts(
         frame.check_count(name, value, low)
     if k is not None:
         frame.check_count("k", k, 2)
+    frame.check_count("active", active)
+    if method == "sae" and k is not None and active >= k:
+        raise InvalidArgumentError(f"active must be from 1 to k - 1 = {k - 1}, got {active!r}")
+    if target is not None and (isinstance(target, bool) or not isinstance(target, int) or target < 0):
+        raise InvalidArgumentError(f"target must be a class index (an int >= 0), got {target!r}")
     frame.check_size(size)
-    prepared = prepare(model, preprocess=preprocess, device=device)
-    find_module(prepared.model, layer)
+    given_layouts = render_options.pop("layouts", None)
+    prepared = prepare(model, preprocess=preprocess, device=device, layouts=given_layouts)
+    prepared.check_editable(layer)  # the deletion test edits it: refused now, not after the work
     sources, load = frame.photo_source(prepared, photos)
     seconds: dict[str, float] = {}
 
@@ -246,7 +251,7 @@ def concepts(
             importance_share=float(importance[i]) / positive,
             deletion=single.get(i),
             share=float(share[i]),
-            photos=int(active_photos[i]),
+            photos=active_photos[i],
         )
         for photo, position, code in best[i]:
             image = load(photo, photo + 1)[0]
@@ -357,12 +362,14 @@ def _sample(
     seed: int,
     progress: bool,
 ) -> _Sample:
-    """Up to ``vectors`` activation vectors, the same share from every photo at seeded random
-    positions (all positions when they fit), and each photo's top class; memory stays bounded by
-    the kept vectors and one batch."""
+    """At most ``vectors`` activation vectors, an even share from every photo (the remainder, or
+    with more photos than vectors one each, from photos drawn by the seed) at seeded random
+    positions, and each photo's top class; memory stays bounded by the kept vectors, one batch and
+    one class index per photo."""
     count = len(sources)
     sample = _Sample()
-    per_photo: list[int] = []
+    base, extra = divmod(vectors, count)
+    bonus = set(torch.randperm(count, generator=torch.Generator().manual_seed(seed))[:extra].tolist())
 
     def keep(offset: int) -> Callable[[slice, dict[str, torch.Tensor]], None]:
         def visit(rows: slice, acts: dict[str, torch.Tensor]) -> None:
@@ -377,12 +384,13 @@ def _sample(
                     f"layer {layer!r} outputs {tuple(act.shape[1:])}; concepts need a feature map (C, H, W), "
                     "patch tokens or a vector per photo"
                 )
-            if not per_photo:
-                per_photo.append(max(1, min(flat.shape[1], math.ceil(vectors / count))))
             for b in range(flat.shape[0]):
                 index = offset + rows.start + b
+                share = base + (index in bonus)
+                if share == 0:
+                    continue
                 generator = torch.Generator().manual_seed(seed * 1_000_003 + index)
-                take = torch.randperm(flat.shape[1], generator=generator)[: per_photo[0]].sort().values
+                take = torch.randperm(flat.shape[1], generator=generator)[:share].sort().values
                 sample.parts.append(flat[b, take.to(flat.device)].cpu())
                 sample.photo_parts.append(torch.full((len(take),), index))
                 sample.position_parts.append(take)
@@ -471,34 +479,40 @@ def _drops(
 
 def _activity(
     dictionary: Dictionary, sample: _Sample, photos: int, shown: list[int], exemplars: int
-) -> tuple[torch.Tensor, torch.Tensor, dict[int, list[tuple[int, int, float]]]]:
-    """Each concept's share of the codes' mass and the photos it is active in; for the shown
-    ones, ``(photo, position, code)`` of its strongest position in its ``exemplars`` strongest photos."""
-    k = dictionary.size
-    mass = torch.zeros(k, dtype=torch.float64)
-    photo_max = torch.zeros(photos, k)
-    photo_arg = torch.zeros(photos, k, dtype=torch.long)
+) -> tuple[torch.Tensor, dict[int, int], dict[int, list[tuple[int, int, float]]]]:
+    """Each concept's share of the codes' mass; for the shown ones, the photos each is active in
+    (its code above :data:`~featviz.analysis.dictionary.ACTIVE_SHARE` of the photo's largest) and
+    ``(photo, position, code)`` of its strongest position in its ``exemplars`` strongest photos.
+    Memory: a chunk of codes, and per photo one number per shown concept."""
+    mass = torch.zeros(dictionary.size, dtype=torch.float64)
+    columns = torch.tensor(shown, dtype=torch.long)
+    photo_max = torch.zeros(photos, len(shown))
+    photo_arg = torch.zeros(photos, len(shown), dtype=torch.long)
+    photo_top = torch.zeros(photos)
     chunk = 8192
     for start in range(0, len(sample.vectors), chunk):
         codes = dictionary.encode(sample.vectors[start : start + chunk])
         mass += codes.double().sum(0)
         ids = sample.photo[start : start + chunk]
-        # per photo and concept, the strongest position seen so far (photos are contiguous rows)
+        picked = codes[:, columns]
+        # per photo, the strongest position of each shown concept so far (photos are contiguous rows)
         for photo in ids.unique().tolist():
             rows = torch.nonzero(ids == photo).flatten()
-            value, where = codes[rows].max(0)
+            value, where = picked[rows].max(0)
             better = value > photo_max[photo]
             photo_max[photo] = torch.where(better, value, photo_max[photo])
             photo_arg[photo] = torch.where(better, sample.position[start + rows[where]], photo_arg[photo])
+            photo_top[photo] = max(float(photo_top[photo]), float(codes[rows].max()))
     share = (mass / mass.sum().clamp_min(1e-12)).float()
-    active = (photo_max > dictionaries.ACTIVE_SHARE * photo_max.amax(1, keepdim=True).clamp_min(1e-12)).sum(0)
+    on = photo_max > dictionaries.ACTIVE_SHARE * photo_top.clamp_min(1e-12)[:, None]
+    active = {i: int(on[:, n].sum()) for n, i in enumerate(shown)}
     best: dict[int, list[tuple[int, int, float]]] = {}
-    for i in shown:
-        strongest = photo_max[:, i].argsort(descending=True)[:exemplars]
+    for n, i in enumerate(shown):
+        strongest = photo_max[:, n].argsort(descending=True)[:exemplars]
         best[i] = [
-            (int(p), int(photo_arg[p, i]), float(photo_max[p, i]))
+            (int(p), int(photo_arg[p, n]), float(photo_max[p, n]))
             for p in strongest
-            if float(photo_max[p, i]) > 0
+            if float(photo_max[p, n]) > 0
         ]
     return share, active, best
 

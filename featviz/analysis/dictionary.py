@@ -121,13 +121,21 @@ class Dictionary:
         """Each vector's codes: ``(N, C)`` → ``(N, k)``, non-negative."""
         x = x.to(self.directions.device, torch.float32)
         if self.method == "sae":
-            assert self.encoder is not None and self.encoder_bias is not None and self.active is not None
+            if self.encoder is None or self.encoder_bias is None or self.active is None:
+                raise self._without_encoder()
             pre = ((x - self.bias) / self.scale) @ self.encoder + self.encoder_bias
             return _top_k(pre.relu(), self.active) * self.scale
         if self.signed:  # codes in the split space the dictionary was learned in
-            assert self.encoder is not None
+            if self.encoder is None:
+                raise self._without_encoder()
             return _nmf_codes(_split(x), self.encoder, ENCODE_ITERATIONS)
         return _nmf_codes(x, self.directions, ENCODE_ITERATIONS)
+
+    def _without_encoder(self) -> InvalidArgumentError:
+        return InvalidArgumentError(
+            f"this {self.method} dictionary of {self.layer!r} lacks its encoder, so it cannot encode; "
+            "load it with featviz.analysis.dictionary.load, or learn it with learn_nmf / train_sae"
+        )
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """The reconstruction ``codes @ directions + bias``: ``(N, k)`` → ``(N, C)``."""

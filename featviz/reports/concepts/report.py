@@ -211,9 +211,8 @@ def concepts(
 
     tick = time.perf_counter()
     generator = torch.Generator().manual_seed(seed)
-    importance: torch.Tensor | None = None
+    importances: dict[int, torch.Tensor] = {}
     tests: list[ClassTest] = []
-    target_photos = 0
     single: dict[int, float] = {}
     for c in tested:
         rows = torch.nonzero(sample.predicted == c).flatten()
@@ -229,13 +228,13 @@ def concepts(
         ]
         drops = _drops(prepared, dictionary, images, c, base, [top, *draws])
         tests.append(ClassTest(c, names[c], len(rows), top, drops[0], statistics.fmean(drops[1:]), drops[1:]))
+        importances[c] = scores
         if c == target:
-            importance, target_photos = scores, len(rows)
             chosen = [int(i) for i in scores.argsort(descending=True)[:shown]]
             single = dict(
                 zip(chosen, _drops(prepared, dictionary, images, c, base, [[i] for i in chosen]), strict=True)
             )
-    assert importance is not None  # the target is always tested first
+    importance, target_photos = importances[target], tests[0].photos  # the target is tested first
     seconds["importance"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
